@@ -1,0 +1,794 @@
+/*
+ * Client connections: the one place a struct conn is allocated and the one
+ * place it is freed, the request parser glue, per-phase timers, refusals and
+ * the keep-alive loop. Every request passes decide_request() before a byte of
+ * it reaches the engine.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "proxy.h"
+
+static void	 conn_readcb(struct bufferevent *, void *);
+static void	 conn_writecb(struct bufferevent *, void *);
+static void	 conn_eventcb(struct bufferevent *, short, void *);
+static void	 conn_timercb(evutil_socket_t, short, void *);
+static void	 conn_freecb(evutil_socket_t, short, void *);
+static void	 conn_timer(struct conn *, enum conn_timer, int);
+static void	 conn_request_reset(struct conn *);
+static void	 conn_parse(struct conn *);
+static void	 conn_request_head(struct conn *);
+static void	 conn_request_complete(struct conn *);
+static int	 conn_head_scan(struct conn *, const char *, size_t);
+static void	 conn_accept_refuse(evutil_socket_t, int, const char *);
+static int	 conn_is_hijack(const char *);
+
+static int	 req_on_url(http_parser *, const char *, size_t);
+static int	 req_on_header_field(http_parser *, const char *, size_t);
+static int	 req_on_header_value(http_parser *, const char *, size_t);
+static int	 req_on_headers_complete(http_parser *);
+static int	 req_on_body(http_parser *, const char *, size_t);
+static int	 req_on_message_complete(http_parser *);
+
+static const http_parser_settings req_settings = {
+	.on_url = req_on_url,
+	.on_header_field = req_on_header_field,
+	.on_header_value = req_on_header_value,
+	.on_headers_complete = req_on_headers_complete,
+	.on_body = req_on_body,
+	.on_message_complete = req_on_message_complete,
+};
+
+/* A new client socket: allocate its connection, or refuse it with 503. */
+void
+conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen)
+{
+	struct conn	*c;
+	struct ucred	 cred;
+	socklen_t	 len = sizeof(cred);
+
+	if (proxy->stopping) {
+		conn_accept_refuse(fd, 503, "shutting down");
+		return;
+	}
+	if (proxy->nconns >= proxy->max_connections) {
+		log_warnx("%s: connection cap (%u) reached, refusing",
+		    l->addr.spec, proxy->max_connections);
+		conn_accept_refuse(fd, 503, "connection limit reached");
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("conn_accept");
+		close(fd);
+		return;
+	}
+	c->id = ++proxy->next_conn_id;
+	c->listener = l;
+	if (sa->sa_family == AF_UNIX) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+			c->has_cred = 1;
+			c->uid = cred.uid;
+			c->gid = cred.gid;
+			c->pid = cred.pid;
+		}
+	} else if (sa->sa_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+		char a[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+		snprintf(c->peer_addr, sizeof(c->peer_addr), "%s:%u", a,
+		    ntohs(sin->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
+		char a[INET6_ADDRSTRLEN];
+
+		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
+		snprintf(c->peer_addr, sizeof(c->peer_addr), "[%s]:%u", a,
+		    ntohs(sin6->sin6_port));
+	}
+	c->client = bufferevent_socket_new(proxy->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	c->timer = evtimer_new(proxy->base, conn_timercb, c);
+	if (c->client == NULL || c->timer == NULL) {
+		log_warnx("conn %llu: out of memory", (unsigned long long)c->id);
+		if (c->client != NULL)
+			bufferevent_free(c->client);
+		else
+			close(fd);
+		if (c->timer != NULL)
+			event_free(c->timer);
+		free(c);
+		return;
+	}
+	proxy->nconns++;
+	TAILQ_INSERT_TAIL(&proxy->conns, c, entry);
+	bufferevent_setcb(c->client, conn_readcb, conn_writecb, conn_eventcb, c);
+	/* Bound what waits unread from the client (pipelined bytes). */
+	bufferevent_setwatermark(c->client, EV_READ, 0, DOCKGATE_HIGH_WATER);
+	bufferevent_enable(c->client, EV_READ | EV_WRITE);
+	conn_request_reset(c);
+	if (c->has_cred)
+		log_debug("conn %llu: accepted on %s (uid %u gid %u pid %d)",
+		    (unsigned long long)c->id, l->addr.spec, (unsigned)c->uid,
+		    (unsigned)c->gid, (int)c->pid);
+	else
+		log_debug("conn %llu: accepted on %s from %s",
+		    (unsigned long long)c->id, l->addr.spec, c->peer_addr);
+}
+
+/* Answer a client we will not serve, without allocating anything for it. */
+static void
+conn_accept_refuse(evutil_socket_t fd, int status, const char *why)
+{
+	char	*msg;
+	size_t	 len;
+	ssize_t	 n;
+
+	if ((msg = httpmsg_refusal(status, why, NULL, 1, &len)) != NULL) {
+		n = send(fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)n;
+		free(msg);
+	}
+	shutdown(fd, SHUT_WR);
+	close(fd);
+}
+
+/*
+ * Tear a connection down: free its sockets and timers now, and the struct on
+ * the next loop turn, so callers up the stack may still test c->dead.
+ */
+void
+conn_close(struct conn *c, const char *why)
+{
+	struct timeval	 now = { 0, 0 };
+
+	if (c->dead)
+		return;
+	c->dead = 1;
+	TAILQ_REMOVE(&proxy->conns, c, entry);
+	if (why != NULL)
+		log_info("conn %llu: closed: %s", (unsigned long long)c->id, why);
+	upstream_close(c);
+	if (c->tunnel_counted)
+		metrics_tunnel(-1);
+	if (c->client != NULL) {
+		bufferevent_free(c->client);
+		c->client = NULL;
+	}
+	evtimer_del(c->timer);
+	proxy->nconns--;
+	event_base_once(proxy->base, -1, EV_TIMEOUT, conn_freecb, c, &now);
+}
+
+/* The deferred half of conn_close(): release everything the struct holds. */
+static void
+conn_freecb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn	*c = arg;
+
+	decide_clear(c);
+	httpmsg_clear(&c->reqh);
+	free(c->url);
+	if (c->req_parsed)
+		policy_req_clear(&c->req);
+	if (c->body != NULL)
+		evbuffer_free(c->body);
+	if (c->lookup_body != NULL)
+		evbuffer_free(c->lookup_body);
+	event_free(c->timer);
+	free(c);
+	if (proxy->stopping && proxy->nconns == 0)
+		event_base_loopexit(proxy->base, NULL);
+}
+
+/* Arm the connection's one timer for a phase (0 seconds: disarm). */
+static void
+conn_timer(struct conn *c, enum conn_timer kind, int seconds)
+{
+	struct timeval	 tv = { seconds, 0 };
+
+	evtimer_del(c->timer);
+	c->timer_kind = TIMER_NONE;
+	if (kind == TIMER_NONE || seconds <= 0)
+		return;
+	c->timer_kind = kind;
+	evtimer_add(c->timer, &tv);
+}
+
+/* Bound the engine connect. */
+void
+conn_timer_connect(struct conn *c)
+{
+	conn_timer(c, TIMER_CONNECT, proxy->timeout_connect);
+}
+
+/* Bound an engine lookup (it may include the connect). */
+void
+conn_timer_lookup(struct conn *c, int fresh)
+{
+	conn_timer(c, TIMER_LOOKUP, proxy->timeout_connect);
+}
+
+/* No phase deadline now (streams and tunnels have none). */
+void
+conn_timer_clear(struct conn *c)
+{
+	conn_timer(c, TIMER_NONE, 0);
+}
+
+/* A phase took too long. */
+static void
+conn_timercb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct conn	*c = arg;
+
+	switch (c->timer_kind) {
+	case TIMER_IDLE:
+		conn_close(c, "idle timeout");
+		break;
+	case TIMER_HEADER:
+		c->must_close = 1;
+		conn_refuse(c, 408, "timed out reading the request head",
+		    "timeout-header");
+		break;
+	case TIMER_BODY:
+		c->must_close = 1;
+		conn_refuse(c, 408, "timed out reading the request body",
+		    "timeout-body");
+		break;
+	case TIMER_CONNECT:
+		c->must_close = 1;
+		upstream_close(c);
+		conn_refuse(c, 504, "timed out connecting to the engine",
+		    "timeout-connect");
+		break;
+	case TIMER_LOOKUP:
+		c->must_close = 1;
+		upstream_close(c);
+		conn_refuse(c, 504, "timed out asking the engine for a fact "
+		    "the decision needs", "timeout-connect");
+		break;
+	case TIMER_NONE:
+		break;
+	}
+}
+
+/* Forget the finished request and wait for the next one. */
+static void
+conn_request_reset(struct conn *c)
+{
+	decide_clear(c);
+	httpmsg_clear(&c->reqh);
+	free(c->url);
+	c->url = NULL;
+	c->url_len = 0;
+	if (c->req_parsed)
+		policy_req_clear(&c->req);
+	c->req_parsed = 0;
+	if (c->body != NULL) {
+		evbuffer_free(c->body);
+		c->body = NULL;
+	}
+	c->body_bytes = 0;
+	c->head_bytes = 0;
+	c->req_started = c->head_done = c->req_done = 0;
+	c->head_handled = c->req_finished = 0;
+	c->bytes_in = c->bytes_out = 0;
+	c->t_start.tv_sec = c->t_start.tv_usec = 0;
+	c->dry_run_deny = 0;
+	c->req_keepalive = 0;
+	c->hijack_route = c->forward_chunked = c->forwarded = 0;
+	c->resp_head_done = c->resp_done = c->resp_tunnel = 0;
+	c->resp_started = c->resp_keepalive = 0;
+	c->head_prev = '\n';
+	c->err_status = 0;
+	c->err_reason = NULL;
+	memset(&c->framing, 0, sizeof(c->framing));
+	http_parser_init(&c->reqp, HTTP_REQUEST);
+	c->reqp.data = c;
+	c->state = CONN_HEAD;
+	conn_timer(c, TIMER_IDLE, proxy->timeout_idle);
+}
+
+/* Continue with the client's input after a pause (decision, backpressure). */
+void
+conn_client_resume(struct conn *c)
+{
+	if (c->dead)
+		return;
+	c->client_paused = 0;
+	bufferevent_enable(c->client, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
+		conn_parse(c);
+}
+
+/* Client bytes arrived. */
+static void
+conn_readcb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	switch (c->state) {
+	case CONN_HEAD:
+	case CONN_BODY:
+		conn_parse(c);
+		break;
+	case CONN_FORWARD:
+		if (!c->req_done)
+			conn_parse(c);
+		break;
+	case CONN_TUNNEL:
+	case CONN_TUNNEL_ENGINE_EOF:
+		tunnel_client_read(c);
+		break;
+	case CONN_DRAIN:
+		evbuffer_drain(bufferevent_get_input(bev),
+		    evbuffer_get_length(bufferevent_get_input(bev)));
+		break;
+	default:
+		break;	/* LOOKUP: the bytes wait, bounded by the watermark */
+	}
+}
+
+/* The client's output drained below its low watermark. */
+static void
+conn_writecb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (c->state == CONN_DRAIN) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			conn_close(c, NULL);
+		return;
+	}
+	if (c->state == CONN_TUNNEL_ENGINE_EOF && c->client_shut_pending &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		c->client_shut_pending = 0;
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		return;
+	}
+	/* Backpressure released: read the engine again. */
+	if (c->up != NULL && c->up_paused) {
+		c->up_paused = 0;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		bufferevent_enable(c->up, EV_READ);
+		if (evbuffer_get_length(bufferevent_get_input(c->up)) > 0)
+			upstream_readcb(c->up, c);
+	}
+}
+
+/* EOF or an error on the client side. */
+static void
+conn_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (what & BEV_EVENT_ERROR) {
+		conn_close(c, evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
+		return;
+	}
+	if (!(what & BEV_EVENT_EOF))
+		return;
+	c->client_eof_seen = 1;
+	switch (c->state) {
+	case CONN_HEAD:
+		if (c->req_started)
+			log_info("conn %llu: client closed mid-request",
+			    (unsigned long long)c->id);
+		conn_close(c, NULL);
+		break;
+	case CONN_FORWARD:
+		if (!c->req_done) {
+			/* Never let the engine see a body that did not end. */
+			conn_close(c, "client closed mid-upload");
+			break;
+		}
+		/* The request is whole: relay the answer, then close. */
+		c->must_close = 1;
+		break;
+	case CONN_TUNNEL:
+	case CONN_TUNNEL_ENGINE_EOF:
+		tunnel_client_eof(c);
+		break;
+	case CONN_DRAIN:
+		break;
+	default:
+		conn_close(c, "client closed mid-request");
+		break;
+	}
+}
+
+/*
+ * Check request-head bytes for what http-parser tolerates but the proxy
+ * refuses: obs-fold continuation lines, NUL and other control bytes.
+ */
+static int
+conn_head_scan(struct conn *c, const char *p, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (c->head_prev == '\n' && (ch == ' ' || ch == '\t') &&
+		    c->head_bytes + i > 0) {
+			c->err_reason = "obsolete header line folding";
+			return -1;
+		}
+		if (ch == 0 || ch == 0x7f ||
+		    (ch < 0x20 && ch != '\r' && ch != '\n' && ch != '\t')) {
+			c->err_reason = "control character in request head";
+			return -1;
+		}
+		c->head_prev = (char)ch;
+	}
+	return 0;
+}
+
+/* Run the request parser over what the client sent, one request at a time. */
+static void
+conn_parse(struct conn *c)
+{
+	struct evbuffer		*in;
+	struct evbuffer_iovec	 v;
+	size_t			 n, nparsed;
+	enum http_errno		 err;
+
+	while (!c->dead && (c->state == CONN_HEAD || c->state == CONN_BODY ||
+	    (c->state == CONN_FORWARD && !c->req_done))) {
+		in = bufferevent_get_input(c->client);
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			break;
+		if (!c->req_started) {
+			c->req_started = 1;
+			event_base_gettimeofday_cached(proxy->base,
+			    &c->t_start);
+			conn_timer(c, TIMER_HEADER, proxy->timeout_header);
+		}
+		n = v.iov_len;
+		if (!c->head_done && n > proxy->max_header_bytes + 1 -
+		    c->head_bytes)
+			n = proxy->max_header_bytes + 1 - c->head_bytes;
+		nparsed = http_parser_execute(&c->reqp, &req_settings,
+		    v.iov_base, n);
+		err = HTTP_PARSER_ERRNO(&c->reqp);
+		if (!c->head_done || (err == HPE_PAUSED && c->head_done &&
+		    !c->head_handled)) {
+			if (conn_head_scan(c, v.iov_base, nparsed) == -1) {
+				c->must_close = 1;
+				conn_refuse(c, 400, c->err_reason, "malformed");
+				return;
+			}
+			c->head_bytes += nparsed;
+		}
+		evbuffer_drain(in, nparsed);
+		c->bytes_in += nparsed;
+		if (c->dead)
+			return;
+		if (err == HPE_PAUSED) {
+			http_parser_pause(&c->reqp, 0);
+		} else if (err != HPE_OK) {
+			c->must_close = 1;
+			if (c->err_status != 0)
+				conn_refuse(c, c->err_status, c->err_reason,
+				    c->err_status == 413 ? "max-body-bytes" :
+				    "malformed");
+			else
+				conn_refuse(c, 400, http_errno_description(err),
+				    "malformed");
+			return;
+		}
+		if (!c->head_done && c->head_bytes > proxy->max_header_bytes) {
+			c->must_close = 1;
+			conn_refuse(c, 431, "request line and headers exceed "
+			    "--max-header-bytes", "max-header-bytes");
+			return;
+		}
+		if (c->head_done && !c->head_handled) {
+			c->head_handled = 1;
+			conn_request_head(c);
+			continue;
+		}
+		if (c->req_done && !c->req_finished) {
+			c->req_finished = 1;
+			conn_request_complete(c);
+			break;
+		}
+		if (nparsed == 0)
+			break;
+	}
+	/* Backpressure: a streamed body waits while the engine is slow. */
+	if (!c->dead && c->state == CONN_FORWARD && !c->req_done &&
+	    c->up != NULL && evbuffer_get_length(
+	    bufferevent_get_output(c->up)) > DOCKGATE_HIGH_WATER) {
+		bufferevent_disable(c->client, EV_READ);
+		c->client_paused = 1;
+		bufferevent_setwatermark(c->up, EV_WRITE,
+		    DOCKGATE_HIGH_WATER / 2, 0);
+	}
+}
+
+/* Does a route hijack the connection (attach, exec start)? */
+static int
+conn_is_hijack(const char *route)
+{
+	const char	*p;
+
+	if (strncmp(route, "/containers/", 12) == 0) {
+		p = strchr(route + 12, '/');
+		return p != NULL && p > route + 12 &&
+		    strcmp(p, "/attach") == 0;
+	}
+	if (strncmp(route, "/exec/", 6) == 0) {
+		p = strchr(route + 6, '/');
+		return p != NULL && p > route + 6 && strcmp(p, "/start") == 0;
+	}
+	return strcmp(route, "/session") == 0 || strcmp(route, "/grpc") == 0;
+}
+
+/* The request head is complete: validate, normalise, start deciding. */
+static void
+conn_request_head(struct conn *c)
+{
+	const char	*why, *ct;
+	int		 has_body;
+
+	if (httpmsg_framing(&c->reqh, &c->framing, &why) == -1) {
+		c->must_close = 1;
+		conn_refuse(c, 400, why, "malformed");
+		return;
+	}
+	if (c->url == NULL || policy_req_parse(&c->req,
+	    http_method_str((enum http_method)c->reqp.method), c->url,
+	    c->url_len, &why) == -1) {
+		c->must_close = 1;
+		conn_refuse(c, 400, c->url == NULL ? "no request target" : why,
+		    "malformed");
+		return;
+	}
+	c->req_parsed = 1;
+	has_body = c->framing.chunked ||
+	    (c->framing.has_length && c->framing.length > 0);
+	ct = c->framing.content_type;
+	if (has_body && ct != NULL && strncasecmp(ct,
+	    "application/x-www-form-urlencoded", 33) == 0) {
+		c->must_close = 1;
+		conn_refuse(c, 400, "form-encoded request bodies are refused "
+		    "(the engine reads them as parameters)", "form-body");
+		return;
+	}
+	c->req.content_type = ct;
+	c->req.has_body = has_body;
+	c->hijack_route = conn_is_hijack(c->req.route);
+	c->body_mode = policy_body_mode(&c->req);
+	log_debug("conn %llu: %s %s", (unsigned long long)c->id,
+	    c->req.method, c->req.path);
+	if (has_body && c->body_mode == POLICY_BODY_BUFFER) {
+		if (c->framing.has_length &&
+		    c->framing.length > proxy->max_body_bytes) {
+			c->must_close = 1;
+			conn_refuse(c, 413, "request body exceeds "
+			    "--max-body-bytes", "max-body-bytes");
+			return;
+		}
+		if ((c->body = evbuffer_new()) == NULL) {
+			c->must_close = 1;
+			conn_refuse(c, 500, "out of memory", "internal");
+			return;
+		}
+		c->state = CONN_BODY;
+		conn_timer(c, TIMER_BODY, proxy->timeout_body);
+		if (c->framing.expect_continue)
+			bufferevent_write(c->client,
+			    "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		return;
+	}
+	conn_timer(c, TIMER_NONE, 0);
+	decide_request(c);
+}
+
+/* The whole request has been read. */
+static void
+conn_request_complete(struct conn *c)
+{
+	if (c->state == CONN_BODY) {
+		conn_timer(c, TIMER_NONE, 0);
+		decide_request(c);
+		return;
+	}
+	if (c->state == CONN_FORWARD && c->forward_chunked && c->up != NULL)
+		bufferevent_write(c->up, "0\r\n\r\n", 5);
+}
+
+/*
+ * The engine's answer has been relayed in full: finish the request, then
+ * either wait for the next one or close.
+ */
+void
+conn_response_complete(struct conn *c)
+{
+	decide_finish(c, 0);
+	if (!c->req_done)
+		c->must_close = 1;
+	if (!c->resp_keepalive)
+		upstream_close(c);
+	if (c->must_close || !c->req_keepalive || proxy->stopping) {
+		conn_drain(c);
+		return;
+	}
+	conn_request_reset(c);
+	conn_client_resume(c);
+}
+
+/* Send what is left for the client, then close. */
+void
+conn_drain(struct conn *c)
+{
+	if (c->dead)
+		return;
+	upstream_close(c);
+	c->state = CONN_DRAIN;
+	bufferevent_disable(c->client, EV_READ);
+	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
+	if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0)
+		conn_close(c, NULL);
+}
+
+/*
+ * Answer the current request with a JSON refusal. The connection goes on
+ * only when the whole request has been read and nothing forced a close.
+ */
+void
+conn_refuse(struct conn *c, int status, const char *reason, const char *rule)
+{
+	char	*msg;
+	size_t	 len;
+	int	 closing;
+
+	if (c->dead)
+		return;
+	if (c->resp_started) {
+		/* Too late for a refusal: the client already has a head. */
+		conn_close(c, reason);
+		return;
+	}
+	closing = c->must_close || !c->req_done || !c->req_keepalive ||
+	    proxy->stopping;
+	log_warnx("conn %llu: %d %s %s: %s (rule %s)",
+	    (unsigned long long)c->id, status,
+	    c->req_parsed ? c->req.method : "-",
+	    c->req_parsed ? c->req.path : "-", reason, rule);
+	if ((msg = httpmsg_refusal(status, reason, rule, closing, &len)) ==
+	    NULL) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	bufferevent_write(c->client, msg, len);
+	c->bytes_out += len;
+	free(msg);
+	decide_refused(c, status, reason, rule);
+	if (closing) {
+		conn_drain(c);
+		return;
+	}
+	conn_request_reset(c);
+	conn_client_resume(c);
+}
+
+/* Shutting down: close every connection that has no request in flight. */
+void
+conn_shutdown_idle(void)
+{
+	struct conn	*c, *next;
+
+	for (c = TAILQ_FIRST(&proxy->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->state == CONN_HEAD && !c->req_started)
+			conn_close(c, NULL);
+	}
+}
+
+/* http-parser: a fragment of the request target. */
+static int
+req_on_url(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+	char		*u;
+
+	if ((u = realloc(c->url, c->url_len + len + 1)) == NULL)
+		return -1;
+	memcpy(u + c->url_len, at, len);
+	c->url_len += len;
+	u[c->url_len] = '\0';
+	c->url = u;
+	return 0;
+}
+
+/* http-parser: a fragment of a header name (trailers are ignored). */
+static int
+req_on_header_field(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+
+	if (c->head_done)
+		return 0;
+	return httpmsg_add_field(&c->reqh, at, len);
+}
+
+/* http-parser: a fragment of a header value. */
+static int
+req_on_header_value(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+
+	if (c->head_done)
+		return 0;
+	return httpmsg_add_value(&c->reqh, at, len);
+}
+
+/* http-parser: the head is complete; pause so it is decided outside. */
+static int
+req_on_headers_complete(http_parser *p)
+{
+	struct conn	*c = p->data;
+
+	c->head_done = 1;
+	c->req_keepalive = http_should_keep_alive(p);
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+/* http-parser: decoded body bytes: buffer them, or stream them upward. */
+static int
+req_on_body(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+	char		 hdr[32];
+	int		 n;
+
+	c->body_bytes += len;
+	if (c->state == CONN_BODY) {
+		if (c->body_bytes > proxy->max_body_bytes) {
+			c->err_status = 413;
+			c->err_reason = "request body exceeds --max-body-bytes";
+			return -1;
+		}
+		return evbuffer_add(c->body, at, len);
+	}
+	if (c->state == CONN_FORWARD && c->up != NULL) {
+		if (c->forward_chunked) {
+			n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
+			bufferevent_write(c->up, hdr, (size_t)n);
+			bufferevent_write(c->up, at, len);
+			bufferevent_write(c->up, "\r\n", 2);
+		} else
+			bufferevent_write(c->up, at, len);
+		return 0;
+	}
+	return -1;	/* a body where none is being taken */
+}
+
+/* http-parser: the request is complete; pause unless it upgraded. */
+static int
+req_on_message_complete(http_parser *p)
+{
+	struct conn	*c = p->data;
+
+	c->req_done = 1;
+	if (!p->upgrade)
+		http_parser_pause(p, 1);
+	return 0;
+}

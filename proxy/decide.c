@@ -1,0 +1,225 @@
+/*
+ * The decision point: every request passes decide_request() exactly once
+ * (plus once per engine fact it needs), and only its verdict sends anything
+ * to the engine.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy.h"
+
+static int	 decide_add_fact(struct conn *, const char *, int,
+		    const char *, size_t);
+static int	 decide_realpath(struct conn *, const char *);
+static void	 decide_identity(struct conn *, struct policy_identity *);
+
+/* The identity the policy sees for a connection. */
+static void
+decide_identity(struct conn *c, struct policy_identity *id)
+{
+	memset(id, 0, sizeof(*id));
+	id->listener = c->listener->addr.spec;
+	id->has_cred = c->has_cred;
+	id->uid = c->uid;
+	id->gid = c->gid;
+	id->pid = c->pid;
+	id->cert_cn = c->cert_cn[0] != '\0' ? c->cert_cn : NULL;
+}
+
+/* Remember one fact for the next evaluation. */
+static int
+decide_add_fact(struct conn *c, const char *path, int status,
+    const char *body, size_t len)
+{
+	size_t	 i = c->facts.n;
+
+	if (i >= POLICY_MAX_FACTS)
+		return -1;
+	if ((c->fact_path[i] = strdup(path)) == NULL)
+		return -1;
+	if ((c->fact_body[i] = malloc(len + 1)) == NULL) {
+		free(c->fact_path[i]);
+		c->fact_path[i] = NULL;
+		return -1;
+	}
+	if (len > 0)
+		memcpy(c->fact_body[i], body, len);
+	c->fact_body[i][len] = '\0';
+	c->facts.fact[i].path = c->fact_path[i];
+	c->facts.fact[i].status = status;
+	c->facts.fact[i].body = c->fact_body[i];
+	c->facts.fact[i].body_len = len;
+	c->facts.n++;
+	return 0;
+}
+
+/* Answer a "realpath:" lookup from this host's file system. */
+static int
+decide_realpath(struct conn *c, const char *lookup)
+{
+	char	 buf[PATH_MAX], json[PATH_MAX * 2 + 3];
+	size_t	 o = 0, i;
+
+	if (realpath(lookup + 9, buf) == NULL)
+		return decide_add_fact(c, lookup, errno == ENOENT ? 404 : 500,
+		    "", 0);
+	json[o++] = '"';
+	for (i = 0; buf[i] != '\0'; i++) {
+		if (buf[i] == '"' || buf[i] == '\\')
+			json[o++] = '\\';
+		json[o++] = buf[i];
+	}
+	json[o++] = '"';
+	return decide_add_fact(c, lookup, 200, json, o);
+}
+
+/* Decide the current request and act on the verdict. */
+void
+decide_request(struct conn *c)
+{
+	struct policy_identity		 id;
+	const struct policy_profile	*pp;
+	struct policy_result		*res = &c->res;
+	int				 status;
+
+	if (c->pol == NULL)
+		c->pol = policy_ref(proxy->policy);
+	if (c->body != NULL) {
+		c->req.body_len = evbuffer_get_length(c->body);
+		c->req.body = evbuffer_pullup(c->body, -1);
+	}
+	decide_identity(c, &id);
+	for (;;) {
+		policy_result_clear(res);
+		pp = policy_resolve(c->pol, &id);
+		if (policy_eval(c->pol, pp, &c->req, &c->facts, res) == -1) {
+			c->must_close = 1;
+			conn_refuse(c, 500, "policy evaluation failed",
+			    "internal");
+			return;
+		}
+		if (res->verdict != POLICY_LOOKUP)
+			break;
+		if (c->facts.n >= POLICY_MAX_FACTS) {
+			conn_refuse(c, 403, "the decision needs too many engine "
+			    "lookups", "lookup-limit");
+			return;
+		}
+		if (strncmp(res->lookup, "realpath:", 9) == 0) {
+			if (decide_realpath(c, res->lookup) == -1) {
+				c->must_close = 1;
+				conn_refuse(c, 500, "out of memory", "internal");
+				return;
+			}
+			continue;
+		}
+		if (res->lookup[0] != '/') {
+			conn_refuse(c, 500, "bad engine lookup", "internal");
+			return;
+		}
+		c->state = CONN_LOOKUP;
+		upstream_lookup(c, res->lookup);
+		return;
+	}
+	c->decided = 1;
+	switch (res->verdict) {
+	case POLICY_DENY:
+		if (proxy->dry_run) {
+			c->dry_run_deny = 1;
+			log_warnx("conn %llu: dry-run: would deny %s %s: %s "
+			    "(rule %s)", (unsigned long long)c->id,
+			    c->req.method, c->req.path, res->reason, res->rule);
+			break;
+		}
+		status = res->status ? res->status : 403;
+		conn_refuse(c, status, res->reason, res->rule);
+		return;
+	case POLICY_MALFORMED:
+		status = res->status ? res->status : 400;
+		c->must_close = !c->req_done;
+		conn_refuse(c, status, res->reason, res->rule);
+		return;
+	default:
+		break;
+	}
+	c->state = CONN_FORWARD;
+	if (upstream_start(c) == -1)
+		return;
+	if (!c->req_done)
+		conn_client_resume(c);
+}
+
+/* An engine fact arrived (status 0: unreachable): evaluate again. */
+void
+decide_fact(struct conn *c, int status, struct evbuffer *body)
+{
+	size_t	 len = body ? evbuffer_get_length(body) : 0;
+	char	*data = body && len ? (char *)evbuffer_pullup(body, -1) : NULL;
+
+	if (status == 0) {
+		c->must_close = !c->req_done;
+		conn_refuse(c, 502, "the engine did not answer a lookup the "
+		    "decision needs", "engine-unreachable");
+		return;
+	}
+	if (decide_add_fact(c, c->res.lookup, status, data ? data : "",
+	    len) == -1) {
+		c->must_close = 1;
+		conn_refuse(c, 500, "out of memory", "internal");
+		return;
+	}
+	decide_request(c);
+}
+
+/* Drop the decision state of a finished request. */
+void
+decide_clear(struct conn *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->facts.n; i++) {
+		free(c->fact_path[i]);
+		free(c->fact_body[i]);
+		c->fact_path[i] = c->fact_body[i] = NULL;
+	}
+	c->facts.n = 0;
+	c->decided = 0;
+	policy_result_clear(&c->res);
+	if (c->pol != NULL) {
+		policy_unref(c->pol);
+		c->pol = NULL;
+	}
+}
+
+/* A forwarded request ended: account for it. */
+void
+decide_finish(struct conn *c, int status)
+{
+	if (status == 0)
+		status = c->resp.status_code;
+	audit_request(c, c->dry_run_deny ? "deny" :
+	    policy_verdict_name(c->res.verdict), status);
+}
+
+/* A request was refused by dockgate itself: account for it. */
+void
+decide_refused(struct conn *c, int status, const char *reason,
+    const char *rule)
+{
+	if (c->res.rule[0] == '\0' || strcmp(c->res.rule, rule) != 0) {
+		snprintf(c->res.rule, sizeof(c->res.rule), "%s", rule);
+		snprintf(c->res.reason, sizeof(c->res.reason), "%s", reason);
+	}
+	if (c->decided && (c->res.verdict == POLICY_ALLOW ||
+	    c->res.verdict == POLICY_MUTATE))
+		audit_request(c, policy_verdict_name(c->res.verdict), status);
+	else
+		audit_request(c, status == 403 || status == 404 ||
+		    status == 429 || status >= 500 ? "deny" : "malformed",
+		    status);
+}

@@ -1,0 +1,343 @@
+/*
+ * HTTP message helpers: collect headers from http-parser callbacks, check the
+ * framing headers the way a strict peer would, and build refusal replies.
+ * No I/O here, so tests/check_http.c exercises all of it.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "httpmsg.h"
+
+static int	 append(char **, const char *, size_t);
+static void	 json_escape(char *, size_t, const char *);
+
+/* Grow *dst by len bytes of src, keeping it NUL-terminated. */
+static int
+append(char **dst, const char *src, size_t len)
+{
+	size_t	 old = *dst ? strlen(*dst) : 0;
+	char	*p;
+
+	if ((p = realloc(*dst, old + len + 1)) == NULL)
+		return -1;
+	memcpy(p + old, src, len);
+	p[old + len] = '\0';
+	*dst = p;
+	return 0;
+}
+
+/* Take a header-name fragment; a new name starts after a value. */
+int
+httpmsg_add_field(struct httpmsg *m, const char *at, size_t len)
+{
+	if (m->nhdr == 0 || m->in_value) {
+		if (m->nhdr == HTTPMSG_MAX_HEADERS) {
+			m->overflow = 1;
+			return -1;
+		}
+		if (m->nhdr == m->cap) {
+			size_t ncap = m->cap ? m->cap * 2 : 16;
+			struct httpmsg_hdr *h;
+
+			if ((h = realloc(m->hdr, ncap * sizeof(*h))) == NULL)
+				return -1;
+			m->hdr = h;
+			m->cap = ncap;
+		}
+		m->hdr[m->nhdr].name = NULL;
+		m->hdr[m->nhdr].value = NULL;
+		m->nhdr++;
+		m->in_value = 0;
+	}
+	return append(&m->hdr[m->nhdr - 1].name, at, len);
+}
+
+/* Take a header-value fragment for the last name. */
+int
+httpmsg_add_value(struct httpmsg *m, const char *at, size_t len)
+{
+	if (m->nhdr == 0)
+		return -1;
+	m->in_value = 1;
+	return append(&m->hdr[m->nhdr - 1].value, at, len);
+}
+
+/* Free every header and start over. */
+void
+httpmsg_clear(struct httpmsg *m)
+{
+	size_t	 i;
+
+	for (i = 0; i < m->nhdr; i++) {
+		free(m->hdr[i].name);
+		free(m->hdr[i].value);
+	}
+	free(m->hdr);
+	memset(m, 0, sizeof(*m));
+}
+
+/* First value of a header (case-insensitive name); *count gets how many. */
+const char *
+httpmsg_get(const struct httpmsg *m, const char *name, int *count)
+{
+	const char	*v = NULL;
+	size_t		 i;
+	int		 n = 0;
+
+	for (i = 0; i < m->nhdr; i++) {
+		if (m->hdr[i].name == NULL ||
+		    strcasecmp(m->hdr[i].name, name) != 0)
+			continue;
+		if (n++ == 0)
+			v = m->hdr[i].value ? m->hdr[i].value : "";
+	}
+	if (count != NULL)
+		*count = n;
+	return v;
+}
+
+/* Does a comma-separated header value contain token (case-insensitive)? */
+int
+httpmsg_token_list_has(const char *list, const char *token)
+{
+	size_t		 tl = strlen(token), n;
+	const char	*p = list;
+
+	while (p != NULL && *p != '\0') {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		n = strcspn(p, ",");
+		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		if (n == tl && strncasecmp(p, token, tl) == 0)
+			return 1;
+		p = strchr(p, ',');
+	}
+	return 0;
+}
+
+/* Headers dockgate rebuilds itself and never copies. */
+int
+httpmsg_is_hop(const char *name)
+{
+	static const char *const hop[] = {
+		"Content-Length", "Transfer-Encoding", "Connection",
+		"Upgrade", "Expect", "Keep-Alive", "Proxy-Connection", "TE",
+		"Trailer", "Proxy-Authorization", "Proxy-Authenticate",
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
+		if (strcasecmp(name, hop[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Validate a request's framing headers: one Content-Length of digits, or
+ * Transfer-Encoding exactly "chunked", never both; one Host; known Expect.
+ */
+int
+httpmsg_framing(const struct httpmsg *m, struct httpmsg_framing *f,
+    const char **why)
+{
+	const char	*cl, *te, *conn, *up, *ex, *host, *ct;
+	int		 ncl, nte, nconn, nup, nex, nhost, nct;
+	size_t		 i;
+	char		*end;
+
+	memset(f, 0, sizeof(*f));
+	if (m->overflow) {
+		*why = "too many header fields";
+		return -1;
+	}
+	for (i = 0; i < m->nhdr; i++) {
+		if (m->hdr[i].name == NULL || m->hdr[i].name[0] == '\0') {
+			*why = "empty header name";
+			return -1;
+		}
+	}
+	cl = httpmsg_get(m, "Content-Length", &ncl);
+	te = httpmsg_get(m, "Transfer-Encoding", &nte);
+	conn = httpmsg_get(m, "Connection", &nconn);
+	up = httpmsg_get(m, "Upgrade", &nup);
+	ex = httpmsg_get(m, "Expect", &nex);
+	host = httpmsg_get(m, "Host", &nhost);
+	ct = httpmsg_get(m, "Content-Type", &nct);
+
+	if (ncl > 1) {
+		*why = "Content-Length given more than once";
+		return -1;
+	}
+	if (nte > 1) {
+		*why = "Transfer-Encoding given more than once";
+		return -1;
+	}
+	if (ncl && nte) {
+		*why = "both Content-Length and Transfer-Encoding";
+		return -1;
+	}
+	if (nhost > 1) {
+		*why = "Host given more than once";
+		return -1;
+	}
+	if (nct > 1) {
+		*why = "Content-Type given more than once";
+		return -1;
+	}
+	if (nup > 1 || nconn > 1 || nex > 1) {
+		*why = "a connection header given more than once";
+		return -1;
+	}
+	if (ncl) {
+		if (cl[0] < '0' || cl[0] > '9' || strlen(cl) > 18) {
+			*why = "bad Content-Length";
+			return -1;
+		}
+		for (i = 0; cl[i] != '\0'; i++)
+			if (!isdigit((unsigned char)cl[i])) {
+				*why = "bad Content-Length";
+				return -1;
+			}
+		f->has_length = 1;
+		f->length = strtoull(cl, &end, 10);
+	}
+	if (nte) {
+		if (strcasecmp(te, "chunked") != 0) {
+			*why = "unsupported Transfer-Encoding";
+			return -1;
+		}
+		f->chunked = 1;
+	}
+	if (nconn) {
+		if (httpmsg_token_list_has(conn, "close"))
+			f->conn_close = 1;
+		if (httpmsg_token_list_has(conn, "upgrade") && nup) {
+			if (strlen(up) == 0 || strlen(up) >= sizeof(f->upgrade_proto)) {
+				*why = "bad Upgrade";
+				return -1;
+			}
+			f->upgrade = 1;
+			for (i = 0; up[i] != '\0'; i++)
+				f->upgrade_proto[i] =
+				    (char)tolower((unsigned char)up[i]);
+		}
+	}
+	if (nex) {
+		if (strcasecmp(ex, "100-continue") != 0) {
+			*why = "unsupported Expect";
+			return -1;
+		}
+		f->expect_continue = 1;
+	}
+	f->host = host;
+	f->content_type = ct;
+	return 0;
+}
+
+/*
+ * Check the raw request head (request line + headers) for what http-parser
+ * tolerates but a careful proxy must not: obs-fold continuation lines and
+ * control bytes.
+ */
+int
+httpmsg_raw_head_ok(const char *head, size_t len, const char **why)
+{
+	size_t	 i;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)head[i];
+
+		if (c == '\n' && i + 1 < len &&
+		    (head[i + 1] == ' ' || head[i + 1] == '\t')) {
+			*why = "obsolete header line folding";
+			return -1;
+		}
+		if (c == '\0' || (c < 0x20 && c != '\r' && c != '\n' &&
+		    c != '\t') || c == 0x7f) {
+			*why = "control character in request head";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Reason phrase for the statuses dockgate answers with itself. */
+const char *
+httpmsg_status_text(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 408: return "Request Timeout";
+	case 413: return "Payload Too Large";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	}
+	return "Error";
+}
+
+/* Copy s into dst as JSON string content (no quotes), truncating safely. */
+static void
+json_escape(char *dst, size_t size, const char *s)
+{
+	size_t	 o = 0;
+
+	for (; *s != '\0' && o + 7 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			dst[o++] = '\\';
+			dst[o++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(dst + o, size - o, "\\u%04x", c);
+		} else
+			dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+}
+
+/*
+ * A complete refusal: status line, JSON content type, exact length, and the
+ * body {"message":"dockgate: <reason> (rule <rule>)"}; closing adds
+ * Connection: close. Returns a new string; *len gets its length.
+ */
+char *
+httpmsg_refusal(int status, const char *reason, const char *rule,
+    int closing, size_t *len)
+{
+	char	 body[1400], esc[1200], msg[1100], *out;
+	int	 n, bl;
+
+	if (rule != NULL && rule[0] != '\0')
+		snprintf(msg, sizeof(msg), "dockgate: %s (rule %s)", reason,
+		    rule);
+	else
+		snprintf(msg, sizeof(msg), "dockgate: %s", reason);
+	json_escape(esc, sizeof(esc), msg);
+	bl = snprintf(body, sizeof(body), "{\"message\":\"%s\"}\n", esc);
+	if ((out = malloc(bl + 256)) == NULL)
+		return NULL;
+	n = snprintf(out, bl + 256,
+	    "HTTP/1.1 %d %s\r\n"
+	    "Content-Type: application/json\r\n"
+	    "Content-Length: %d\r\n"
+	    "%s%s"
+	    "\r\n%s", status, httpmsg_status_text(status), bl,
+	    status == 429 ? "Retry-After: 1\r\n" : "",
+	    closing ? "Connection: close\r\n" : "", body);
+	*len = (size_t)n;
+	return out;
+}

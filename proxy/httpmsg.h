@@ -1,0 +1,53 @@
+/*
+ * HTTP message helpers that need no I/O: header collection, framing rules,
+ * refusal bodies. Shared by the daemon and its unit tests.
+ */
+#ifndef DOCKGATE_HTTPMSG_H
+#define DOCKGATE_HTTPMSG_H
+
+#include <stddef.h>
+
+#define HTTPMSG_MAX_HEADERS	128
+
+struct httpmsg_hdr {
+	char	*name;
+	char	*value;
+};
+
+/* The headers of one message, as the parser delivered them. */
+struct httpmsg {
+	struct httpmsg_hdr	*hdr;		/* grown on demand */
+	size_t			 nhdr;
+	size_t			 cap;
+	int			 in_value;	/* last callback was a value */
+	int			 overflow;	/* too many headers */
+};
+
+/* What the framing headers of a request say, after validation. */
+struct httpmsg_framing {
+	int	 chunked;		/* Transfer-Encoding: chunked */
+	int	 has_length;		/* Content-Length present */
+	unsigned long long length;
+	int	 upgrade;		/* Connection: upgrade + Upgrade given */
+	char	 upgrade_proto[32];	/* the Upgrade token, lower-cased */
+	int	 conn_close;		/* Connection: close */
+	int	 expect_continue;	/* Expect: 100-continue */
+	const char *host;		/* borrowed Host value or NULL */
+	const char *content_type;	/* borrowed Content-Type or NULL */
+};
+
+/* httpmsg.c */
+int		 httpmsg_add_field(struct httpmsg *, const char *, size_t);
+int		 httpmsg_add_value(struct httpmsg *, const char *, size_t);
+void		 httpmsg_clear(struct httpmsg *);
+const char	*httpmsg_get(const struct httpmsg *, const char *, int *);
+int		 httpmsg_framing(const struct httpmsg *, struct httpmsg_framing *,
+		    const char **);
+int		 httpmsg_is_hop(const char *);
+int		 httpmsg_raw_head_ok(const char *, size_t, const char **);
+char		*httpmsg_refusal(int, const char *, const char *, int,
+		    size_t *);
+const char	*httpmsg_status_text(int);
+int		 httpmsg_token_list_has(const char *, const char *);
+
+#endif /* DOCKGATE_HTTPMSG_H */

@@ -1,0 +1,134 @@
+/*
+ * Logging in the relayd style: log_warn appends strerror(errno), log_warnx
+ * does not; fatal and fatalx log and exit. Lines go to stderr (the service
+ * manager's journal) or syslog.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "proxy.h"
+
+static int	 log_to_syslog;
+static int	 log_verbose;
+
+static void	 vlog(int, const char *, va_list, int);
+
+/* Choose the destination and verbosity. */
+void
+log_init(int use_syslog, int verbose)
+{
+	log_to_syslog = use_syslog;
+	log_verbose = verbose;
+	if (use_syslog)
+		openlog("dockgate", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+/* Change the verbosity at run time. */
+void
+log_setverbose(int v)
+{
+	log_verbose = v;
+}
+
+/* Write one line at a priority, with strerror(errno) when asked. */
+static void
+vlog(int pri, const char *fmt, va_list ap, int with_errno)
+{
+	char		 msg[2048];
+	int		 saved = errno;
+	static const char *const pname[] = {
+		"emerg", "alert", "crit", "error", "warning", "notice",
+		"info", "debug"
+	};
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (with_errno) {
+		size_t n = strlen(msg);
+
+		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(saved));
+	}
+	if (log_to_syslog)
+		syslog(pri, "%s", msg);
+	else
+		fprintf(stderr, "dockgate: %s: %s\n", pname[pri & 7], msg);
+	errno = saved;
+}
+
+/* A warning with the current errno. */
+void
+log_warn(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_WARNING, fmt, ap, 1);
+	va_end(ap);
+}
+
+/* A warning. */
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_WARNING, fmt, ap, 0);
+	va_end(ap);
+}
+
+/* An informational line (shown with -v). */
+void
+log_info(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (log_verbose < 1)
+		return;
+	va_start(ap, fmt);
+	vlog(LOG_INFO, fmt, ap, 0);
+	va_end(ap);
+}
+
+/* A debugging line (shown with -vv). */
+void
+log_debug(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (log_verbose < 2)
+		return;
+	va_start(ap, fmt);
+	vlog(LOG_DEBUG, fmt, ap, 0);
+	va_end(ap);
+}
+
+/* Log with errno and exit. */
+void
+fatal(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_CRIT, fmt, ap, 1);
+	va_end(ap);
+	exit(1);
+}
+
+/* Log and exit. */
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	vlog(LOG_CRIT, fmt, ap, 0);
+	va_end(ap);
+	exit(1);
+}

@@ -1,0 +1,261 @@
+/*
+ * dockgate daemon: one header, one prototype section per .c file.
+ */
+#ifndef DOCKGATE_PROXY_H
+#define DOCKGATE_PROXY_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include <http_parser.h>
+#include <openssl/ssl.h>
+
+#include "httpmsg.h"
+#include "policy.h"
+
+#define DOCKGATE_HIGH_WATER	(256 * 1024)	/* stop reading the other side */
+#define DOCKGATE_LOOKUP_MAX	(8 * 1024 * 1024)	/* engine fact answer cap */
+#define DOCKGATE_SHUTDOWN_GRACE	10	/* seconds for in-flight requests */
+
+/* Where a listener or the upstream lives. */
+struct address {
+	char			 spec[512];	/* as given on the command line */
+	enum { ADDR_UNIX, ADDR_TCP, ADDR_SYSTEMD } kind;
+	char			 path[108];	/* unix */
+	struct sockaddr_storage	 ss;		/* tcp */
+	socklen_t		 sslen;
+};
+
+struct listener {
+	TAILQ_ENTRY(listener)	 entry;
+	struct address		 addr;
+	struct evconnlistener	*evl;
+	int			 fd;
+	int			 owns_path;	/* unlink the socket at exit */
+};
+TAILQ_HEAD(listenerlist, listener);
+
+/* Daemon-wide settings and state. */
+TAILQ_HEAD(connlist, conn);
+
+struct proxy {
+	struct event_base	*base;
+	struct connlist		 conns;
+	struct listenerlist	 listeners;
+	struct address		 upstream;
+	int			 upstream_given;
+	char			*policy_file;
+	struct policy		*policy;	/* current; requests hold refs */
+	int			 verbose;
+	int			 dry_run;
+	int			 insecure_tcp;
+	int			 socket_mode;
+	gid_t			 socket_gid;
+	int			 socket_gid_set;
+
+	unsigned		 max_connections;
+	size_t			 max_header_bytes;
+	size_t			 max_body_bytes;
+	int			 timeout_header;
+	int			 timeout_body;
+	int			 timeout_connect;
+	int			 timeout_idle;
+
+	unsigned		 nconns;
+	uint64_t		 next_conn_id;
+	int			 stopping;
+	struct event		*ev_sigterm;
+	struct event		*ev_sigint;
+	struct event		*ev_sighup;
+	struct event		*ev_accept_resume;
+	struct event		*ev_grace;
+};
+
+extern struct proxy *proxy;
+
+/*
+ * Connection states. A connection starts in CONN_HEAD and walks
+ * HEAD -> [BODY] -> [LOOKUP] -> FORWARD -> HEAD for each request; a hijack
+ * moves FORWARD -> TUNNEL, and a half-close in the tunnel moves on to
+ * TUNNEL_CLIENT_EOF or TUNNEL_ENGINE_EOF. CONN_DRAIN flushes what is left
+ * for the client and then frees the connection.
+ */
+enum conn_state {
+	CONN_HEAD,		/* reading a request head, or idle */
+	CONN_BODY,		/* buffering a body for inspection */
+	CONN_LOOKUP,		/* asking the engine a fact for the decision */
+	CONN_FORWARD,		/* request going up, response coming down */
+	CONN_TUNNEL,		/* hijacked: raw bytes both ways */
+	CONN_TUNNEL_CLIENT_EOF,	/* client is done sending; engine -> client */
+	CONN_TUNNEL_ENGINE_EOF,	/* engine is done sending; client -> engine */
+	CONN_DRAIN,		/* last bytes to the client, then free */
+};
+
+enum conn_timer {
+	TIMER_NONE,
+	TIMER_IDLE,
+	TIMER_HEADER,
+	TIMER_BODY,
+	TIMER_CONNECT,
+	TIMER_LOOKUP,
+};
+
+struct conn {
+	TAILQ_ENTRY(conn)	 entry;
+	uint64_t		 id;
+	int			 dead;		/* closed; freed next turn */
+	enum conn_state		 state;
+	struct listener		*listener;
+	struct bufferevent	*client;
+	struct bufferevent	*up;		/* engine connection, or NULL */
+	int			 up_ready;	/* connected */
+	struct event		*timer;
+	enum conn_timer		 timer_kind;
+
+	/* Peer identity. */
+	int			 has_cred;
+	uid_t			 uid;
+	gid_t			 gid;
+	pid_t			 pid;
+	char			 peer_addr[64];
+	char			 cert_cn[256];	/* verified TLS client CN */
+
+	/* The request being read. */
+	http_parser		 reqp;
+	struct httpmsg		 reqh;
+	char			*url;
+	size_t			 url_len;
+	size_t			 head_bytes;	/* request line + headers so far */
+	int			 req_started;	/* a byte of this request came */
+	int			 head_done;	/* headers complete (parser paused) */
+	int			 head_handled;	/* conn_request_head() ran */
+	char			 head_prev;	/* last head byte scanned */
+	int			 req_finished;	/* conn_request_complete() ran */
+	int			 err_status;	/* set by a parser callback */
+	const char		*err_reason;
+	int			 req_done;	/* message complete */
+	int			 req_keepalive;
+	struct httpmsg_framing	 framing;
+	struct policy_req	 req;
+	int			 req_parsed;	/* req holds allocations */
+	enum policy_body_mode	 body_mode;
+	struct evbuffer		*body;		/* inspected body */
+	size_t			 body_bytes;
+	int			 hijack_route;	/* attach / exec start */
+	int			 forward_chunked;	/* body re-chunked upward */
+	int			 forwarded;	/* head sent to the engine */
+
+	/* The decision. */
+	struct policy		*pol;		/* reference held per request */
+	struct policy_result	 res;
+	int			 decided;	/* res holds a final verdict */
+	struct policy_facts	 facts;
+	char			*fact_path[POLICY_MAX_FACTS];
+	char			*fact_body[POLICY_MAX_FACTS];
+
+	/* The response. */
+	http_parser		 resp;
+	int			 resp_head_done;
+	int			 resp_done;
+	int			 resp_tunnel;
+	int			 resp_started;	/* bytes went to the client */
+	int			 resp_keepalive;
+	int			 lookup_active;
+	struct evbuffer		*lookup_body;
+
+	int			 must_close;	/* close after this response */
+	int			 client_paused;	/* client reads off: engine slow */
+	int			 up_paused;	/* engine reads off: client slow */
+	int			 client_shut_pending;	/* SHUT_WR once drained */
+	int			 up_shut_pending;
+	int			 dry_run_deny;
+	int			 client_eof_seen;	/* client sent EOF */
+	int			 tunnel_counted;	/* a deny forwarded by --dry-run */
+	struct timeval		 t_start;	/* request start */
+	uint64_t		 bytes_in;
+	uint64_t		 bytes_out;
+};
+
+/* log.c */
+void	 log_init(int, int);
+void	 log_setverbose(int);
+void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+void	 fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* addr.c */
+int	 addr_parse(const char *, struct address *, char *, size_t);
+int	 addr_sockaddr(const struct address *, struct sockaddr_storage *,
+	    socklen_t *);
+
+/* evalcli.c */
+int	 eval_main(const char *, const char *, const struct address *, int,
+	    char *[]);
+
+/* listener.c */
+int	 listener_add(const char *, char *, size_t);
+int	 listener_bind_all(char *, size_t);
+void	 listener_enable_all(void);
+void	 listener_close_all(void);
+struct event *listener_resume_event(struct event_base *);
+
+/* conn.c */
+void	 conn_accept(struct listener *, evutil_socket_t, struct sockaddr *,
+	    int);
+void	 conn_close(struct conn *, const char *);
+void	 conn_refuse(struct conn *, int, const char *, const char *);
+void	 conn_shutdown_idle(void);
+void	 conn_client_resume(struct conn *);
+void	 conn_response_complete(struct conn *);
+void	 conn_timer_connect(struct conn *);
+void	 conn_timer_lookup(struct conn *, int);
+void	 conn_timer_clear(struct conn *);
+void	 conn_drain(struct conn *);
+
+/* upstream.c */
+int	 upstream_start(struct conn *);
+void	 upstream_send_head(struct conn *);
+void	 upstream_lookup(struct conn *, const char *);
+void	 upstream_close(struct conn *);
+void	 upstream_readcb(struct bufferevent *, void *);
+
+/* tunnel.c */
+void	 tunnel_start(struct conn *);
+void	 tunnel_client_read(struct conn *);
+void	 tunnel_client_eof(struct conn *);
+void	 tunnel_engine_read(struct conn *);
+void	 tunnel_engine_eof(struct conn *);
+
+/* audit.c */
+int	 audit_open(const char *, char *, size_t);
+void	 audit_reopen(void);
+void	 audit_close(void);
+void	 audit_request(struct conn *, const char *, int);
+
+/* metrics.c */
+int	 metrics_listen(const char *, char *, size_t);
+void	 metrics_request(struct conn *, const char *, int);
+void	 metrics_tunnel(int);
+void	 metrics_reload(int);
+void	 metrics_upstream_error(void);
+void	 metrics_close(void);
+
+/* decide.c */
+void	 decide_request(struct conn *);
+void	 decide_fact(struct conn *, int, struct evbuffer *);
+void	 decide_clear(struct conn *);
+void	 decide_finish(struct conn *, int);
+void	 decide_refused(struct conn *, int, const char *, const char *);
+
+#endif /* DOCKGATE_PROXY_H */

@@ -1,0 +1,118 @@
+/*
+ * Hijacked connections (attach, exec start): after the engine itself
+ * switched protocols, bytes flow both ways unparsed. A half-close on either
+ * side is passed on as a half-close, so `echo hi | docker exec -i ID cat`
+ * still gets its output after stdin ended.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+
+#include "proxy.h"
+
+static void	 tunnel_move(struct conn *, struct bufferevent *,
+		    struct bufferevent *, int);
+
+/* The engine switched protocols: relay what each side already sent. */
+void
+tunnel_start(struct conn *c)
+{
+	c->state = CONN_TUNNEL;
+	log_debug("conn %llu: tunnel", (unsigned long long)c->id);
+	metrics_tunnel(1);
+	c->tunnel_counted = 1;
+	bufferevent_enable(c->client, EV_READ);
+	bufferevent_enable(c->up, EV_READ);
+	tunnel_engine_read(c);
+	if (c->dead)
+		return;
+	tunnel_client_read(c);
+	if (c->dead)
+		return;
+	/* The client may have ended its input before the switch. */
+	if (c->client_eof_seen)
+		tunnel_client_eof(c);
+}
+
+/* Move src's input to dst's output; pause src when dst backs up. */
+static void
+tunnel_move(struct conn *c, struct bufferevent *src, struct bufferevent *dst,
+    int to_client)
+{
+	struct evbuffer	*in = bufferevent_get_input(src);
+	struct evbuffer	*out = bufferevent_get_output(dst);
+	size_t		 n = evbuffer_get_length(in);
+
+	if (n == 0)
+		return;
+	evbuffer_remove_buffer(in, out, n);
+	if (to_client)
+		c->bytes_out += n;
+	else
+		c->bytes_in += n;
+	if (evbuffer_get_length(out) > DOCKGATE_HIGH_WATER) {
+		bufferevent_disable(src, EV_READ);
+		if (to_client)
+			c->up_paused = 1;
+		else
+			c->client_paused = 1;
+		bufferevent_setwatermark(dst, EV_WRITE, DOCKGATE_HIGH_WATER / 2,
+		    0);
+	}
+}
+
+/* Client bytes (stdin) go to the engine as they are. */
+void
+tunnel_client_read(struct conn *c)
+{
+	if (c->up == NULL) {
+		struct evbuffer *in = bufferevent_get_input(c->client);
+
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
+	tunnel_move(c, c->client, c->up, 0);
+}
+
+/* Engine bytes (output) go to the client as they are. */
+void
+tunnel_engine_read(struct conn *c)
+{
+	tunnel_move(c, c->up, c->client, 1);
+}
+
+/* The client ended its input: half-close towards the engine. */
+void
+tunnel_client_eof(struct conn *c)
+{
+	tunnel_client_read(c);
+	if (c->state == CONN_TUNNEL_ENGINE_EOF || c->up == NULL) {
+		conn_drain(c);
+		return;
+	}
+	c->state = CONN_TUNNEL_CLIENT_EOF;
+	if (evbuffer_get_length(bufferevent_get_output(c->up)) == 0)
+		shutdown(bufferevent_getfd(c->up), SHUT_WR);
+	else {
+		c->up_shut_pending = 1;
+		bufferevent_setwatermark(c->up, EV_WRITE, 0, 0);
+	}
+}
+
+/* The engine ended its output: half-close towards the client. */
+void
+tunnel_engine_eof(struct conn *c)
+{
+	tunnel_engine_read(c);
+	if (c->state == CONN_TUNNEL_CLIENT_EOF) {
+		conn_drain(c);
+		return;
+	}
+	c->state = CONN_TUNNEL_ENGINE_EOF;
+	if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0)
+		shutdown(bufferevent_getfd(c->client), SHUT_WR);
+	else {
+		c->client_shut_pending = 1;
+		bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
+	}
+}

@@ -1,0 +1,445 @@
+/*
+ * The engine side of a connection: connect (kept for keep-alive), send the
+ * decided request with rebuilt framing, relay the answer byte for byte while
+ * http-parser finds where it ends, and run the lookups a decision needs.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proxy.h"
+
+static void	 upstream_writecb(struct bufferevent *, void *);
+static void	 upstream_eventcb(struct bufferevent *, short, void *);
+static int	 upstream_connect(struct conn *);
+static void	 upstream_response_init(struct conn *);
+static void	 upstream_relay(struct conn *);
+static void	 upstream_lookup_read(struct conn *);
+static void	 upstream_failed(struct conn *, const char *);
+
+static int	 resp_on_headers_complete(http_parser *);
+static int	 resp_on_body(http_parser *, const char *, size_t);
+static int	 resp_on_message_complete(http_parser *);
+
+static const http_parser_settings resp_settings = {
+	.on_headers_complete = resp_on_headers_complete,
+	.on_body = resp_on_body,
+	.on_message_complete = resp_on_message_complete,
+};
+
+/* Open the engine connection if there is none. */
+static int
+upstream_connect(struct conn *c)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+
+	if (c->up != NULL)
+		return 0;
+	if (addr_sockaddr(&proxy->upstream, &ss, &len) == -1)
+		return -1;
+	c->up = bufferevent_socket_new(proxy->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (c->up == NULL)
+		return -1;
+	c->up_ready = 0;
+	bufferevent_setcb(c->up, upstream_readcb, upstream_writecb,
+	    upstream_eventcb, c);
+	if (bufferevent_socket_connect(c->up, (struct sockaddr *)&ss,
+	    (int)len) == -1) {
+		bufferevent_free(c->up);
+		c->up = NULL;
+		return -1;
+	}
+	bufferevent_enable(c->up, EV_READ | EV_WRITE);
+	return 0;
+}
+
+/* Forget the engine connection (the next request opens a new one). */
+void
+upstream_close(struct conn *c)
+{
+	if (c->up == NULL)
+		return;
+	bufferevent_free(c->up);
+	c->up = NULL;
+	c->up_ready = 0;
+	c->up_paused = 0;
+	c->lookup_active = 0;
+}
+
+/* Get ready to parse the engine's next answer. */
+static void
+upstream_response_init(struct conn *c)
+{
+	http_parser_init(&c->resp, HTTP_RESPONSE);
+	c->resp.data = c;
+	c->resp_head_done = c->resp_done = c->resp_tunnel = 0;
+	c->resp_started = 0;
+}
+
+/* The engine is unusable for the current request. */
+static void
+upstream_failed(struct conn *c, const char *why)
+{
+	upstream_close(c);
+	if (c->resp_started || c->state == CONN_TUNNEL ||
+	    c->state == CONN_TUNNEL_CLIENT_EOF ||
+	    c->state == CONN_TUNNEL_ENGINE_EOF) {
+		conn_drain(c);
+		return;
+	}
+	c->must_close = c->must_close || !c->req_done;
+	conn_refuse(c, 502, why, "engine-unreachable");
+}
+
+/* Forward the decided request: rebuilt head, then the decided body. */
+int
+upstream_start(struct conn *c)
+{
+	struct evbuffer		*out;
+	const struct httpmsg	*h = &c->reqh;
+	char			*target = NULL;
+	const char		*conn_hdr;
+	size_t			 i;
+	int			 fresh = c->up == NULL;
+
+	if (upstream_connect(c) == -1) {
+		log_warn("conn %llu: engine %s", (unsigned long long)c->id,
+		    proxy->upstream.spec);
+		upstream_failed(c, "the engine is unreachable");
+		return -1;
+	}
+	if (c->res.target == NULL &&
+	    (target = policy_req_target(&c->req)) == NULL) {
+		c->must_close = 1;
+		conn_refuse(c, 500, "out of memory", "internal");
+		return -1;
+	}
+	out = bufferevent_get_output(c->up);
+	conn_hdr = httpmsg_get(h, "Connection", NULL);
+	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", c->req.method,
+	    c->res.target ? c->res.target : target);
+	free(target);
+	for (i = 0; i < h->nhdr; i++) {
+		if (httpmsg_is_hop(h->hdr[i].name) ||
+		    strcasecmp(h->hdr[i].name, "Host") == 0 ||
+		    (conn_hdr != NULL &&
+		    httpmsg_token_list_has(conn_hdr, h->hdr[i].name)))
+			continue;
+		evbuffer_add_printf(out, "%s: %s\r\n", h->hdr[i].name,
+		    h->hdr[i].value ? h->hdr[i].value : "");
+	}
+	evbuffer_add_printf(out, "Host: %s\r\n",
+	    c->framing.host && c->framing.host[0] ? c->framing.host : "docker");
+	if (c->hijack_route && c->framing.upgrade)
+		evbuffer_add_printf(out, "Connection: Upgrade\r\nUpgrade: %s\r\n",
+		    c->framing.upgrade_proto);
+	if (c->res.body != NULL) {
+		evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n",
+		    c->res.body_len);
+		evbuffer_add(out, c->res.body, c->res.body_len);
+	} else if (c->body != NULL) {
+		evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n",
+		    evbuffer_get_length(c->body));
+		evbuffer_add_buffer(out, c->body);
+	} else if (c->req.has_body && c->framing.chunked) {
+		c->forward_chunked = 1;
+		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n\r\n");
+	} else if (c->req.has_body) {
+		evbuffer_add_printf(out, "Content-Length: %llu\r\n\r\n",
+		    c->framing.length);
+	} else if (c->framing.has_length || c->reqp.method == HTTP_POST ||
+	    c->reqp.method == HTTP_PUT) {
+		evbuffer_add_printf(out, "Content-Length: 0\r\n\r\n");
+	} else
+		evbuffer_add(out, "\r\n", 2);
+	c->forwarded = 1;
+	upstream_response_init(c);
+	if (fresh)
+		conn_timer_connect(c);
+	bufferevent_enable(c->up, EV_READ);
+	return 0;
+}
+
+/* Ask the engine for a fact the decision needs (a GET on this connection). */
+void
+upstream_lookup(struct conn *c, const char *path)
+{
+	char	*enc;
+	int	 fresh = c->up == NULL;
+
+	if (upstream_connect(c) == -1) {
+		decide_fact(c, 0, NULL);
+		return;
+	}
+	if ((enc = policy_encode(path, 0)) == NULL) {
+		c->must_close = 1;
+		conn_refuse(c, 500, "out of memory", "internal");
+		return;
+	}
+	if (c->lookup_body == NULL)
+		c->lookup_body = evbuffer_new();
+	else
+		evbuffer_drain(c->lookup_body,
+		    evbuffer_get_length(c->lookup_body));
+	if (c->lookup_body == NULL) {
+		free(enc);
+		c->must_close = 1;
+		conn_refuse(c, 500, "out of memory", "internal");
+		return;
+	}
+	bufferevent_write(c->up, "GET ", 4);
+	bufferevent_write(c->up, enc, strlen(enc));
+	bufferevent_write(c->up, " HTTP/1.1\r\nHost: docker\r\n\r\n", 27);
+	free(enc);
+	c->lookup_active = 1;
+	upstream_response_init(c);
+	bufferevent_enable(c->up, EV_READ);
+	conn_timer_lookup(c, fresh);
+}
+
+/* Engine bytes arrived. */
+void
+upstream_readcb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (c->lookup_active)
+		upstream_lookup_read(c);
+	else if (c->state == CONN_FORWARD && c->forwarded)
+		upstream_relay(c);
+	else if (c->state == CONN_TUNNEL ||
+	    c->state == CONN_TUNNEL_CLIENT_EOF)
+		tunnel_engine_read(c);
+	else {
+		/* Nothing was asked: the engine has no business talking. */
+		log_info("conn %llu: unexpected bytes from the engine",
+		    (unsigned long long)c->id);
+		upstream_close(c);
+	}
+}
+
+/* Relay the engine's answer, parsing only to find its end. */
+static void
+upstream_relay(struct conn *c)
+{
+	struct evbuffer		*in = bufferevent_get_input(c->up);
+	struct evbuffer		*out = bufferevent_get_output(c->client);
+	struct evbuffer_iovec	 v;
+	size_t			 n;
+	enum http_errno		 err;
+
+	while (!c->dead && !c->resp_done && !c->resp_tunnel &&
+	    evbuffer_peek(in, -1, NULL, &v, 1) == 1 && v.iov_len > 0) {
+		n = http_parser_execute(&c->resp, &resp_settings, v.iov_base,
+		    v.iov_len);
+		err = HTTP_PARSER_ERRNO(&c->resp);
+		if (n > 0) {
+			evbuffer_remove_buffer(in, out, n);
+			c->bytes_out += n;
+			c->resp_started = 1;
+		}
+		if (err == HPE_PAUSED)
+			http_parser_pause(&c->resp, 0);
+		else if (err != HPE_OK) {
+			log_warnx("conn %llu: engine answer unusable: %s",
+			    (unsigned long long)c->id,
+			    http_errno_description(err));
+			upstream_failed(c, "the engine's answer is unusable");
+			return;
+		}
+		if (n == 0 && err == HPE_OK)
+			break;
+	}
+	if (c->dead)
+		return;
+	if (c->resp_tunnel) {
+		tunnel_start(c);
+		return;
+	}
+	if (c->resp_done) {
+		conn_response_complete(c);
+		return;
+	}
+	/* Backpressure: stop reading the engine while the client is slow. */
+	if (evbuffer_get_length(out) > DOCKGATE_HIGH_WATER) {
+		bufferevent_disable(c->up, EV_READ);
+		c->up_paused = 1;
+		bufferevent_setwatermark(c->client, EV_WRITE,
+		    DOCKGATE_HIGH_WATER / 2, 0);
+	}
+}
+
+/* Read a lookup answer into lookup_body; hand it to the decision when done. */
+static void
+upstream_lookup_read(struct conn *c)
+{
+	struct evbuffer		*in = bufferevent_get_input(c->up);
+	struct evbuffer_iovec	 v;
+	size_t			 n;
+	enum http_errno		 err;
+
+	while (!c->resp_done && evbuffer_peek(in, -1, NULL, &v, 1) == 1 &&
+	    v.iov_len > 0) {
+		n = http_parser_execute(&c->resp, &resp_settings, v.iov_base,
+		    v.iov_len);
+		err = HTTP_PARSER_ERRNO(&c->resp);
+		evbuffer_drain(in, n);
+		if (err == HPE_PAUSED)
+			http_parser_pause(&c->resp, 0);
+		else if (err != HPE_OK) {
+			upstream_close(c);
+			conn_timer_clear(c);
+			decide_fact(c, 0, NULL);
+			return;
+		}
+		if (n == 0)
+			break;
+	}
+	if (!c->resp_done)
+		return;
+	c->lookup_active = 0;
+	conn_timer_clear(c);
+	if (!http_should_keep_alive(&c->resp))
+		upstream_close(c);
+	decide_fact(c, c->resp.status_code, c->lookup_body);
+}
+
+/* The engine's output drained: resume a paused client upload. */
+static void
+upstream_writecb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (c->up_shut_pending &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+		c->up_shut_pending = 0;
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		return;
+	}
+	if (c->client_paused) {
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		if (c->state == CONN_TUNNEL ||
+		    c->state == CONN_TUNNEL_ENGINE_EOF) {
+			c->client_paused = 0;
+			bufferevent_enable(c->client, EV_READ);
+			tunnel_client_read(c);
+		} else
+			conn_client_resume(c);
+	}
+}
+
+/* Connected, EOF or an error on the engine side. */
+static void
+upstream_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		c->up_ready = 1;
+		if (c->timer_kind == TIMER_CONNECT)
+			conn_timer_clear(c);
+		return;
+	}
+	if (c->lookup_active) {
+		if (!c->up_ready)
+			log_warn("conn %llu: engine %s",
+			    (unsigned long long)c->id, proxy->upstream.spec);
+		upstream_close(c);
+		conn_timer_clear(c);
+		decide_fact(c, 0, NULL);
+		return;
+	}
+	switch (c->state) {
+	case CONN_FORWARD:
+		if (!c->up_ready) {
+			log_warn("conn %llu: engine %s",
+			    (unsigned long long)c->id, proxy->upstream.spec);
+			conn_timer_clear(c);
+			upstream_failed(c, "the engine is unreachable");
+			return;
+		}
+		/* Let the parser see the end: a body that ran to EOF. */
+		if ((what & BEV_EVENT_EOF) && c->forwarded) {
+			upstream_relay(c);
+			if (c->dead || c->state != CONN_FORWARD)
+				return;
+			http_parser_execute(&c->resp, &resp_settings, NULL, 0);
+			if (c->resp_done) {
+				c->must_close = 1;
+				upstream_close(c);
+				conn_response_complete(c);
+				return;
+			}
+		}
+		upstream_failed(c, "the engine closed the connection");
+		break;
+	case CONN_TUNNEL:
+	case CONN_TUNNEL_CLIENT_EOF:
+		if (what & BEV_EVENT_EOF)
+			tunnel_engine_eof(c);
+		else
+			conn_drain(c);
+		break;
+	case CONN_TUNNEL_ENGINE_EOF:
+		conn_drain(c);
+		break;
+	default:
+		upstream_close(c);	/* an idle engine connection ended */
+		break;
+	}
+}
+
+/* http-parser (response): the head is in; spot a hijack. */
+static int
+resp_on_headers_complete(http_parser *p)
+{
+	struct conn	*c = p->data;
+
+	c->resp_head_done = 1;
+	if (c->lookup_active)
+		return 0;
+	if (p->status_code == 101 || (c->hijack_route &&
+	    p->status_code == 200 && !(p->flags & F_CHUNKED) &&
+	    p->content_length == ULLONG_MAX)) {
+		if (!c->hijack_route)
+			return -1;	/* 101 where no hijack was asked */
+		c->resp_tunnel = 1;
+		return 2;
+	}
+	if (c->reqp.method == HTTP_HEAD)
+		return 1;
+	return 0;
+}
+
+/* http-parser (response): body bytes matter only for lookups. */
+static int
+resp_on_body(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+
+	if (!c->lookup_active)
+		return 0;
+	if (evbuffer_get_length(c->lookup_body) + len > DOCKGATE_LOOKUP_MAX)
+		return -1;
+	return evbuffer_add(c->lookup_body, at, len);
+}
+
+/* http-parser (response): the answer is complete. */
+static int
+resp_on_message_complete(http_parser *p)
+{
+	struct conn	*c = p->data;
+
+	c->resp_done = 1;
+	c->resp_keepalive = http_should_keep_alive(p);
+	if (!c->resp_tunnel)
+		http_parser_pause(p, 1);
+	return 0;
+}
