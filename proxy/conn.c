@@ -30,7 +30,6 @@ static void	 conn_request_reset(struct conn *);
 static void	 conn_parse(struct conn *);
 static void	 conn_request_head(struct conn *);
 static void	 conn_request_complete(struct conn *);
-static int	 conn_head_scan(struct conn *, const char *, size_t);
 static void	 conn_accept_refuse(evutil_socket_t, int, const char *);
 static int	 conn_is_hijack(const char *);
 
@@ -292,7 +291,7 @@ conn_request_reset(struct conn *c)
 	c->hijack_route = c->forward_chunked = c->forwarded = 0;
 	c->resp_head_done = c->resp_done = c->resp_tunnel = 0;
 	c->resp_started = c->resp_keepalive = 0;
-	c->head_prev = '\n';
+	c->head_prev = 0;
 	c->err_status = 0;
 	c->err_reason = NULL;
 	memset(&c->framing, 0, sizeof(c->framing));
@@ -411,33 +410,6 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-/*
- * Check request-head bytes for what http-parser tolerates but the proxy
- * refuses: obs-fold continuation lines, NUL and other control bytes.
- */
-static int
-conn_head_scan(struct conn *c, const char *p, size_t n)
-{
-	size_t	 i;
-
-	for (i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-
-		if (c->head_prev == '\n' && (ch == ' ' || ch == '\t') &&
-		    c->head_bytes + i > 0) {
-			c->err_reason = "obsolete header line folding";
-			return -1;
-		}
-		if (ch == 0 || ch == 0x7f ||
-		    (ch < 0x20 && ch != '\r' && ch != '\n' && ch != '\t')) {
-			c->err_reason = "control character in request head";
-			return -1;
-		}
-		c->head_prev = (char)ch;
-	}
-	return 0;
-}
-
 /* Run the request parser over what the client sent, one request at a time. */
 static void
 conn_parse(struct conn *c)
@@ -467,7 +439,8 @@ conn_parse(struct conn *c)
 		err = HTTP_PARSER_ERRNO(&c->reqp);
 		if (!c->head_done || (err == HPE_PAUSED && c->head_done &&
 		    !c->head_handled)) {
-			if (conn_head_scan(c, v.iov_base, nparsed) == -1) {
+			if (httpmsg_head_scan(&c->head_prev, v.iov_base,
+			    nparsed, &c->err_reason) == -1) {
 				c->must_close = 1;
 				conn_refuse(c, 400, c->err_reason, "malformed");
 				return;
@@ -676,6 +649,9 @@ conn_refuse(struct conn *c, int status, const char *reason, const char *rule)
 		conn_close(c, "out of memory");
 		return;
 	}
+	/* A HEAD answer has no body, whatever its Content-Length says. */
+	if (c->req_parsed && strcmp(c->req.method, "HEAD") == 0)
+		len = (size_t)(strstr(msg, "\r\n\r\n") + 4 - msg);
 	bufferevent_write(c->client, msg, len);
 	c->bytes_out += len;
 	free(msg);

@@ -157,8 +157,17 @@ httpmsg_framing(const struct httpmsg *m, struct httpmsg_framing *f,
 		return -1;
 	}
 	for (i = 0; i < m->nhdr; i++) {
-		if (m->hdr[i].name == NULL || m->hdr[i].name[0] == '\0') {
+		const char *n = m->hdr[i].name;
+
+		if (n == NULL || n[0] == '\0') {
 			*why = "empty header name";
+			return -1;
+		}
+		/* RFC 9110 token characters only: no spaces before colons. */
+		if (strspn(n, "!#$%&'*+-.^_`|~0123456789"
+		    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") !=
+		    strlen(n)) {
+			*why = "bad header name";
 			return -1;
 		}
 	}
@@ -241,28 +250,28 @@ httpmsg_framing(const struct httpmsg *m, struct httpmsg_framing *f,
 }
 
 /*
- * Check the raw request head (request line + headers) for what http-parser
+ * Scan request-head bytes as they are parsed, for what http-parser
  * tolerates but a careful proxy must not: obs-fold continuation lines and
- * control bytes.
+ * control bytes. *prev carries the last byte across calls (0 at the start).
  */
 int
-httpmsg_raw_head_ok(const char *head, size_t len, const char **why)
+httpmsg_head_scan(char *prev, const char *p, size_t n, const char **why)
 {
 	size_t	 i;
 
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)head[i];
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
 
-		if (c == '\n' && i + 1 < len &&
-		    (head[i + 1] == ' ' || head[i + 1] == '\t')) {
+		if (*prev == '\n' && (c == ' ' || c == '\t')) {
 			*why = "obsolete header line folding";
 			return -1;
 		}
-		if (c == '\0' || (c < 0x20 && c != '\r' && c != '\n' &&
-		    c != '\t') || c == 0x7f) {
+		if (c == 0 || c == 0x7f ||
+		    (c < 0x20 && c != '\r' && c != '\n' && c != '\t')) {
 			*why = "control character in request head";
 			return -1;
 		}
+		*prev = (char)c;
 	}
 	return 0;
 }

@@ -44,7 +44,8 @@ const char	*httpmsg_get(const struct httpmsg *, const char *, int *);
 int		 httpmsg_framing(const struct httpmsg *, struct httpmsg_framing *,
 		    const char **);
 int		 httpmsg_is_hop(const char *);
-int		 httpmsg_raw_head_ok(const char *, size_t, const char **);
+int		 httpmsg_head_scan(char *, const char *, size_t,
+		    const char **);
 char		*httpmsg_refusal(int, const char *, const char *, int,
 		    size_t *);
 const char	*httpmsg_status_text(int);
