@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "proxy.h"
 
@@ -85,7 +86,8 @@ decide_request(struct conn *c)
 	struct policy_identity		 id;
 	const struct policy_profile	*pp;
 	struct policy_result		*res = &c->res;
-	int				 status;
+	int				 status, rv;
+	struct timespec			 t0, t1;
 
 	if (c->pol == NULL)
 		c->pol = policy_ref(proxy->policy);
@@ -97,7 +99,12 @@ decide_request(struct conn *c)
 	for (;;) {
 		policy_result_clear(res);
 		pp = policy_resolve(c->pol, &id);
-		if (policy_eval(c->pol, pp, &c->req, &c->facts, res) == -1) {
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rv = policy_eval(c->pol, pp, &c->req, &c->facts, res);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		metrics_decision((double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		if (rv == -1) {
 			c->must_close = 1;
 			conn_refuse(c, 500, "policy evaluation failed",
 			    "internal");

@@ -234,7 +234,9 @@ main(int argc, char *argv[])
 	const char		*metrics_addr = NULL, *audit = NULL;
 	unsigned long long	 v;
 	int			 ch, check = 0, eval = 0, nlisten = 0;
-	const char		*as = NULL;
+	const char		*as = NULL, *user = NULL;
+	uid_t			 uid = 0;
+	gid_t			 gid = 0;
 	struct conn		*c;
 	struct group		*gr;
 	char			*end;
@@ -364,10 +366,12 @@ main(int argc, char *argv[])
 		case OPT_HELP:
 			usage(stdout);
 			return 0;
+		case OPT_USER:
+			user = optarg;
+			break;
 		case OPT_TLS_CERT:
 		case OPT_TLS_KEY:
 		case OPT_TLS_CA:
-		case OPT_USER:
 		case OPT_UP_CA:
 		case OPT_UP_CERT:
 		case OPT_UP_KEY:
@@ -394,6 +398,11 @@ main(int argc, char *argv[])
 
 	log_init(0, px.verbose);
 	signal(SIGPIPE, SIG_IGN);
+	if (user != NULL && privdrop_lookup(user, &uid, &gid, err,
+	    sizeof(err)) == -1) {
+		fprintf(stderr, "dockgate: %s\n", err);
+		return 2;
+	}
 	if ((px.policy = load_policy(px.policy_file, 0)) == NULL)
 		return 1;
 	if (nlisten == 0 && listener_add("unix:/run/dockgate.sock", err,
@@ -436,6 +445,21 @@ main(int argc, char *argv[])
 	evsignal_add(px.ev_sighup, NULL);
 	if (listener_bind_all(err, sizeof(err)) == -1) {
 		fprintf(stderr, "dockgate: %s\n", err);
+		listener_close_all();
+		return 1;
+	}
+	if (user != NULL) {
+		if (privdrop_apply(uid, gid, px.upstream.kind == ADDR_UNIX ?
+		    px.upstream.path : NULL, err, sizeof(err)) == -1) {
+			fprintf(stderr, "dockgate: %s\n", err);
+			listener_close_all();
+			return 1;
+		}
+		log_info("running as uid %u gid %u", (unsigned)uid,
+		    (unsigned)gid);
+	}
+	if (privdrop_sandbox(err, sizeof(err)) == -1) {
+		fprintf(stderr, "dockgate: sandbox: %s\n", err);
 		listener_close_all();
 		return 1;
 	}

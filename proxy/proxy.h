@@ -230,6 +230,11 @@ void	 upstream_lookup(struct conn *, const char *);
 void	 upstream_close(struct conn *);
 void	 upstream_readcb(struct bufferevent *, void *);
 
+/* privdrop.c */
+int	 privdrop_lookup(const char *, uid_t *, gid_t *, char *, size_t);
+int	 privdrop_apply(uid_t, gid_t, const char *, char *, size_t);
+int	 privdrop_sandbox(char *, size_t);
+
 /* tunnel.c */
 void	 tunnel_start(struct conn *);
 void	 tunnel_client_read(struct conn *);
@@ -247,6 +252,7 @@ void	 audit_request(struct conn *, const char *, int);
 int	 metrics_listen(const char *, char *, size_t);
 void	 metrics_request(struct conn *, const char *, int);
 void	 metrics_tunnel(int);
+void	 metrics_decision(double);
 void	 metrics_reload(int);
 void	 metrics_upstream_error(void);
 void	 metrics_close(void);
