@@ -92,9 +92,17 @@ audit_request(struct conn *c, const char *verdict, int status)
 	if (c->has_cred)
 		peer = json_pack("{s:I,s:I,s:I}", "uid", (json_int_t)c->uid,
 		    "gid", (json_int_t)c->gid, "pid", (json_int_t)c->pid);
-	else
-		peer = json_pack("{s:s,s:s?,s:[]}", "addr", c->peer_addr,
-		    "cn", c->cert_cn[0] ? c->cert_cn : NULL, "san");
+	else {
+		json_t	*san = json_array();
+		char	 sans[sizeof(c->cert_san)], *tok, *save = NULL;
+
+		memcpy(sans, c->cert_san, sizeof(sans));
+		for (tok = strtok_r(sans, ",", &save); tok != NULL &&
+		    san != NULL; tok = strtok_r(NULL, ",", &save))
+			json_array_append_new(san, json_string(tok));
+		peer = json_pack("{s:s,s:s?,s:o?}", "addr", c->peer_addr,
+		    "cn", c->cert_cn[0] ? c->cert_cn : NULL, "san", san);
+	}
 	muts = json_array();
 	for (i = 0; i < c->res.nmutations && muts != NULL; i++)
 		json_array_append_new(muts, json_string(c->res.mutations[i]));

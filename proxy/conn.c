@@ -97,8 +97,11 @@ conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa,
 		snprintf(c->peer_addr, sizeof(c->peer_addr), "[%s]:%u", a,
 		    ntohs(sin6->sin6_port));
 	}
-	c->client = bufferevent_socket_new(proxy->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE);
+	if (l->addr.kind == ADDR_UNIX)
+		c->client = bufferevent_socket_new(proxy->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+	else
+		c->client = tls_client_bev(fd, &c->tls);
 	c->timer = evtimer_new(proxy->base, conn_timercb, c);
 	if (c->client == NULL || c->timer == NULL) {
 		log_warnx("conn %llu: out of memory", (unsigned long long)c->id);
@@ -118,6 +121,10 @@ conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa,
 	bufferevent_setwatermark(c->client, EV_READ, 0, DOCKGATE_HIGH_WATER);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
 	conn_request_reset(c);
+	if (c->tls) {
+		c->handshaking = 1;
+		conn_timer(c, TIMER_HANDSHAKE, proxy->timeout_header);
+	}
 	if (c->has_cred)
 		log_debug("conn %llu: accepted on %s (uid %u gid %u pid %d)",
 		    (unsigned long long)c->id, l->addr.spec, (unsigned)c->uid,
@@ -163,6 +170,8 @@ conn_close(struct conn *c, const char *why)
 	if (c->tunnel_counted)
 		metrics_tunnel(-1);
 	if (c->client != NULL) {
+		if (c->tls && !c->handshaking)
+			tls_shutdown_write(c->client, 1);
 		bufferevent_free(c->client);
 		c->client = NULL;
 	}
@@ -234,6 +243,11 @@ conn_timercb(evutil_socket_t fd, short ev, void *arg)
 	struct conn	*c = arg;
 
 	switch (c->timer_kind) {
+	case TIMER_HANDSHAKE:
+		log_warnx("conn %llu: TLS handshake from %s timed out",
+		    (unsigned long long)c->id, c->peer_addr);
+		conn_close(c, NULL);
+		break;
 	case TIMER_IDLE:
 		conn_close(c, "idle timeout");
 		break;
@@ -355,7 +369,7 @@ conn_writecb(struct bufferevent *bev, void *arg)
 	if (c->state == CONN_TUNNEL_ENGINE_EOF && c->client_shut_pending &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		c->client_shut_pending = 0;
-		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		tls_shutdown_write(bev, c->tls);
 		return;
 	}
 	/* Backpressure released: read the engine again. */
@@ -374,9 +388,25 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn	*c = arg;
 
+	if (what & BEV_EVENT_CONNECTED) {
+		/* The TLS handshake is done: who is it? */
+		c->handshaking = 0;
+		tls_peer_identity(c);
+		log_debug("conn %llu: TLS from %s, cn \"%s\"",
+		    (unsigned long long)c->id, c->peer_addr, c->cert_cn);
+		if (c->timer_kind == TIMER_HANDSHAKE)
+			conn_timer(c, TIMER_IDLE, proxy->timeout_idle);
+		return;
+	}
+	if (c->handshaking) {
+		log_warnx("conn %llu: TLS handshake from %s failed: %s",
+		    (unsigned long long)c->id, c->peer_addr, tls_error(bev));
+		conn_close(c, NULL);
+		return;
+	}
 	if (what & BEV_EVENT_ERROR) {
-		conn_close(c, evutil_socket_error_to_string(
-		    EVUTIL_SOCKET_ERROR()));
+		conn_close(c, c->tls ? tls_error(bev) :
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		return;
 	}
 	if (!(what & BEV_EVENT_EOF))

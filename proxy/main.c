@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "certs.h"
 #include "proxy.h"
 
 #ifndef SYSCONFDIR
@@ -172,6 +173,23 @@ check_main(const char *file)
 		fputs(s, stdout);
 		free(s);
 	}
+	if (proxy->tls_cert != NULL) {
+		char err[512], desc[512];
+
+		if (certs_check_files(proxy->tls_cert, proxy->tls_key,
+		    proxy->tls_ca, err, sizeof(err)) == -1) {
+			fprintf(stderr, "dockgate: %s\n", err);
+			policy_unref(p);
+			return 1;
+		}
+		if (certs_describe(proxy->tls_cert, desc, sizeof(desc), err,
+		    sizeof(err)) == 0)
+			printf("tls: %s\n", desc);
+	}
+	if (proxy->upstream.kind == ADDR_TCP)
+		printf("upstream %s: tcp engine; host_paths are matched "
+		    "textually only (no real-path check)\n",
+		    proxy->upstream.spec);
 	printf("policy %s: OK\n", file);
 	policy_unref(p);
 	return 0;
@@ -214,7 +232,12 @@ sig_hup(evutil_socket_t sig, short ev, void *arg)
 {
 	struct policy	*p;
 
+	char		 err[512];
+
 	audit_reopen();
+	if (tls_load(err, sizeof(err)) == -1)
+		log_warnx("TLS reload failed, the old certificates stay: %s",
+		    err);
 	if ((p = load_policy(proxy->policy_file, 1)) == NULL) {
 		log_warnx("reload failed; the old policy stays in force");
 		metrics_reload(0);
@@ -370,14 +393,26 @@ main(int argc, char *argv[])
 			user = optarg;
 			break;
 		case OPT_TLS_CERT:
+			px.tls_cert = optarg;
+			break;
 		case OPT_TLS_KEY:
+			px.tls_key = optarg;
+			break;
 		case OPT_TLS_CA:
+			px.tls_ca = optarg;
+			break;
 		case OPT_UP_CA:
+			px.up_tls_ca = optarg;
+			px.up_tls = 1;
+			break;
 		case OPT_UP_CERT:
+			px.up_tls_cert = optarg;
+			px.up_tls = 1;
+			break;
 		case OPT_UP_KEY:
-			fprintf(stderr, "dockgate: %s is not supported by this "
-			    "build yet\n", argv[optind - 1]);
-			return 2;
+			px.up_tls_key = optarg;
+			px.up_tls = 1;
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -386,6 +421,26 @@ main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 
+	if ((px.tls_cert == NULL) != (px.tls_key == NULL)) {
+		fprintf(stderr, "dockgate: --tls-cert and --tls-key go "
+		    "together\n");
+		return 2;
+	}
+	if (px.tls_ca != NULL && px.tls_cert == NULL) {
+		fprintf(stderr, "dockgate: --tls-ca needs --tls-cert and "
+		    "--tls-key\n");
+		return 2;
+	}
+	if (px.up_tls && px.upstream.kind != ADDR_TCP) {
+		fprintf(stderr, "dockgate: --upstream-tls-* need a tcp: "
+		    "--upstream\n");
+		return 2;
+	}
+	if ((px.up_tls_cert == NULL) != (px.up_tls_key == NULL)) {
+		fprintf(stderr, "dockgate: --upstream-tls-cert and "
+		    "--upstream-tls-key go together\n");
+		return 2;
+	}
 	if (check)
 		return check_main(px.policy_file);
 	if (eval)
@@ -412,13 +467,18 @@ main(int argc, char *argv[])
 		struct listener *l;
 
 		TAILQ_FOREACH(l, &px.listeners, entry)
-			if (l->addr.kind == ADDR_TCP && !px.insecure_tcp) {
+			if (l->addr.kind == ADDR_TCP && !px.insecure_tcp &&
+			    px.tls_cert == NULL) {
 				fprintf(stderr, "dockgate: --listen %s: a tcp "
 				    "listener needs --tls-cert and --tls-key "
 				    "(or --insecure-tcp for loopback tests)\n",
 				    l->addr.spec);
 				return 2;
 			}
+	}
+	if (tls_load(err, sizeof(err)) == -1) {
+		fprintf(stderr, "dockgate: %s\n", err);
+		return 1;
 	}
 	if ((px.base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
@@ -487,6 +547,7 @@ main(int argc, char *argv[])
 	event_free(px.ev_grace);
 	event_free(px.ev_accept_resume);
 	policy_unref(px.policy);
+	tls_free();
 	event_base_free(px.base);
 	return 0;
 }

@@ -57,6 +57,13 @@ struct proxy {
 	int			 verbose;
 	int			 dry_run;
 	int			 insecure_tcp;
+	const char		*tls_cert;
+	const char		*tls_key;
+	const char		*tls_ca;
+	int			 up_tls;	/* any --upstream-tls-* given */
+	const char		*up_tls_ca;
+	const char		*up_tls_cert;
+	const char		*up_tls_key;
 	int			 socket_mode;
 	gid_t			 socket_gid;
 	int			 socket_gid_set;
@@ -101,6 +108,7 @@ enum conn_state {
 
 enum conn_timer {
 	TIMER_NONE,
+	TIMER_HANDSHAKE,
 	TIMER_IDLE,
 	TIMER_HEADER,
 	TIMER_BODY,
@@ -127,6 +135,10 @@ struct conn {
 	pid_t			 pid;
 	char			 peer_addr[64];
 	char			 cert_cn[256];	/* verified TLS client CN */
+	char			 cert_san[512];	/* its SANs, comma-separated */
+	int			 tls;		/* client side is TLS */
+	int			 handshaking;	/* TLS handshake not done */
+	int			 up_tls;	/* engine side is TLS */
 
 	/* The request being read. */
 	http_parser		 reqp;
@@ -234,6 +246,17 @@ void	 upstream_readcb(struct bufferevent *, void *);
 int	 privdrop_lookup(const char *, uid_t *, gid_t *, char *, size_t);
 int	 privdrop_apply(uid_t, gid_t, const char *, char *, size_t);
 int	 privdrop_sandbox(char *, size_t);
+
+/* tls.c */
+int	 tls_load(char *, size_t);
+void	 tls_free(void);
+int	 tls_server_enabled(void);
+struct bufferevent *tls_client_bev(evutil_socket_t, int *);
+struct bufferevent *tls_upstream_bev(int *);
+void	 tls_peer_identity(struct conn *);
+const char *tls_error(struct bufferevent *);
+void	 tls_shutdown_write(struct bufferevent *, int);
+void	 tls_keep_writing(struct bufferevent *, int);
 
 /* tunnel.c */
 void	 tunnel_start(struct conn *);

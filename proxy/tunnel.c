@@ -6,8 +6,6 @@
  */
 #include "config.h"
 
-#include <sys/socket.h>
-
 #include "proxy.h"
 
 static void	 tunnel_move(struct conn *, struct bufferevent *,
@@ -91,8 +89,10 @@ tunnel_client_eof(struct conn *c)
 		return;
 	}
 	c->state = CONN_TUNNEL_CLIENT_EOF;
+	/* Over TLS the client's EOF stopped our writes to it as well. */
+	tls_keep_writing(c->client, c->tls);
 	if (evbuffer_get_length(bufferevent_get_output(c->up)) == 0)
-		shutdown(bufferevent_getfd(c->up), SHUT_WR);
+		tls_shutdown_write(c->up, c->up_tls);
 	else {
 		c->up_shut_pending = 1;
 		bufferevent_setwatermark(c->up, EV_WRITE, 0, 0);
@@ -109,8 +109,9 @@ tunnel_engine_eof(struct conn *c)
 		return;
 	}
 	c->state = CONN_TUNNEL_ENGINE_EOF;
+	tls_keep_writing(c->up, c->up_tls);
 	if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0)
-		shutdown(bufferevent_getfd(c->client), SHUT_WR);
+		tls_shutdown_write(c->client, c->tls);
 	else {
 		c->client_shut_pending = 1;
 		bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);

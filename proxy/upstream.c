@@ -44,7 +44,7 @@ upstream_connect(struct conn *c)
 		return 0;
 	if (addr_sockaddr(&proxy->upstream, &ss, &len) == -1)
 		return -1;
-	c->up = bufferevent_socket_new(proxy->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	c->up = tls_upstream_bev(&c->up_tls);
 	if (c->up == NULL)
 		return -1;
 	c->up_ready = 0;
@@ -320,7 +320,7 @@ upstream_writecb(struct bufferevent *bev, void *arg)
 	if (c->up_shut_pending &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		c->up_shut_pending = 0;
-		shutdown(bufferevent_getfd(bev), SHUT_WR);
+		tls_shutdown_write(bev, c->up_tls);
 		return;
 	}
 	if (c->client_paused) {
