@@ -18,7 +18,8 @@
 static int	 log_to_syslog;
 static int	 log_verbose;
 
-static void	 vlog(int, const char *, va_list, int);
+static void	 vlog(int, const char *, va_list, int)
+		    __attribute__((format(printf, 2, 0)));
 
 /* Choose the destination and verbosity. */
 void
