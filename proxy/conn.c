@@ -117,6 +117,7 @@ conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa,
 	proxy->nconns++;
 	TAILQ_INSERT_TAIL(&proxy->conns, c, entry);
 	bufferevent_setcb(c->client, conn_readcb, conn_writecb, conn_eventcb, c);
+	bufferevent_set_max_single_write(c->client, 1024 * 1024);
 	/* Bound what waits unread from the client (pipelined bytes). */
 	bufferevent_setwatermark(c->client, EV_READ, 0, DOCKGATE_HIGH_WATER);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
@@ -448,7 +449,9 @@ conn_parse(struct conn *c)
 	struct evbuffer_iovec	 v;
 	size_t			 n, nparsed;
 	enum http_errno		 err;
+	int			 rounds = 0;
 
+ again:
 	while (!c->dead && (c->state == CONN_HEAD || c->state == CONN_BODY ||
 	    (c->state == CONN_FORWARD && !c->req_done))) {
 		in = bufferevent_get_input(c->client);
@@ -513,6 +516,12 @@ conn_parse(struct conn *c)
 		if (nparsed == 0)
 			break;
 	}
+	/* A streamed upload: read on in large pieces while the engine keeps up. */
+	if (!c->dead && c->state == CONN_FORWARD && !c->req_done &&
+	    c->up != NULL && ++rounds < 8 && evbuffer_get_length(
+	    bufferevent_get_output(c->up)) <= DOCKGATE_HIGH_WATER &&
+	    io_pull(c->client, c->tls) > 0)
+		goto again;
 	/* Backpressure: a streamed body waits while the engine is slow. */
 	if (!c->dead && c->state == CONN_FORWARD && !c->req_done &&
 	    c->up != NULL && evbuffer_get_length(

@@ -157,8 +157,13 @@ decide_request(struct conn *c)
 	c->state = CONN_FORWARD;
 	if (upstream_start(c) == -1)
 		return;
-	if (!c->req_done)
+	if (!c->req_done) {
+		/* A streamed body: now the client may send it. */
+		if (c->framing.expect_continue && c->body == NULL)
+			bufferevent_write(c->client,
+			    "HTTP/1.1 100 Continue\r\n\r\n", 25);
 		conn_client_resume(c);
+	}
 }
 
 /* An engine fact arrived (status 0: unreachable): evaluate again. */

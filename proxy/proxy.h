@@ -215,6 +215,9 @@ int	 addr_sockaddr(const struct address *, struct sockaddr_storage *,
 int	 eval_main(const char *, const char *, const struct address *, int,
 	    char *[]);
 
+/* io.c */
+size_t	 io_pull(struct bufferevent *, int);
+
 /* listener.c */
 int	 listener_add(const char *, char *, size_t);
 int	 listener_bind_all(char *, size_t);

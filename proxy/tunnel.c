@@ -39,15 +39,20 @@ tunnel_move(struct conn *c, struct bufferevent *src, struct bufferevent *dst,
 {
 	struct evbuffer	*in = bufferevent_get_input(src);
 	struct evbuffer	*out = bufferevent_get_output(dst);
-	size_t		 n = evbuffer_get_length(in);
+	size_t		 n;
+	int		 rounds = 0;
 
-	if (n == 0)
-		return;
-	evbuffer_remove_buffer(in, out, n);
-	if (to_client)
-		c->bytes_out += n;
-	else
-		c->bytes_in += n;
+	do {
+		if ((n = evbuffer_get_length(in)) == 0)
+			break;
+		evbuffer_remove_buffer(in, out, n);
+		if (to_client)
+			c->bytes_out += n;
+		else
+			c->bytes_in += n;
+	} while (++rounds < 8 &&
+	    evbuffer_get_length(out) <= DOCKGATE_HIGH_WATER &&
+	    io_pull(src, to_client ? c->up_tls : c->tls) > 0);
 	if (evbuffer_get_length(out) > DOCKGATE_HIGH_WATER) {
 		bufferevent_disable(src, EV_READ);
 		if (to_client)

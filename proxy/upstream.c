@@ -50,6 +50,7 @@ upstream_connect(struct conn *c)
 	c->up_ready = 0;
 	bufferevent_setcb(c->up, upstream_readcb, upstream_writecb,
 	    upstream_eventcb, c);
+	bufferevent_set_max_single_write(c->up, 1024 * 1024);
 	if (bufferevent_socket_connect(c->up, (struct sockaddr *)&ss,
 	    (int)len) == -1) {
 		bufferevent_free(c->up);
@@ -234,7 +235,9 @@ upstream_relay(struct conn *c)
 	struct evbuffer_iovec	 v;
 	size_t			 n;
 	enum http_errno		 err;
+	int			 rounds = 0;
 
+ again:
 	while (!c->dead && !c->resp_done && !c->resp_tunnel &&
 	    evbuffer_peek(in, -1, NULL, &v, 1) == 1 && v.iov_len > 0) {
 		n = http_parser_execute(&c->resp, &resp_settings, v.iov_base,
@@ -267,6 +270,10 @@ upstream_relay(struct conn *c)
 		conn_response_complete(c);
 		return;
 	}
+	/* A long body: read on in large pieces while the client keeps up. */
+	if (++rounds < 8 && evbuffer_get_length(out) <= DOCKGATE_HIGH_WATER &&
+	    io_pull(c->up, c->up_tls) > 0)
+		goto again;
 	/* Backpressure: stop reading the engine while the client is slow. */
 	if (evbuffer_get_length(out) > DOCKGATE_HIGH_WATER) {
 		bufferevent_disable(c->up, EV_READ);

@@ -43,7 +43,7 @@ fi
 # End-to-end suite against a real engine.
 echo "== end-to-end suite (pytest, real engine) =="
 DOCKGATE_BIN="$TOP/proxy/dockgate" $PY -m pytest -q -rfE -p no:cacheprovider \
-    --junitxml="$OUT/e2e.xml" tests/e2e 2>&1 | tee "$OUT/e2e.log"
+    --junitxml="$OUT/e2e.xml" tests/e2e $(test -d tests/ops && echo tests/ops) 2>&1 | tee "$OUT/e2e.log"
 if [ -f "$OUT/e2e.xml" ]; then
 	counts=$($PY - "$OUT/e2e.xml" <<'PYEOF'
 import sys, xml.etree.ElementTree as ET
