@@ -94,31 +94,33 @@ audit_request(struct conn *c, const char *verdict, int status)
 		    "gid", (json_int_t)c->gid, "pid", (json_int_t)c->pid);
 	else {
 		json_t	*san = json_array();
-		char	 sans[sizeof(c->cert_san)], *tok, *save = NULL;
+		char	*sans, *tok, *save = NULL;
 
-		memcpy(sans, c->cert_san, sizeof(sans));
-		for (tok = strtok_r(sans, ",", &save); tok != NULL &&
-		    san != NULL; tok = strtok_r(NULL, ",", &save))
-			json_array_append_new(san, json_string(tok));
+		if (c->cert_san != NULL && (sans = strdup(c->cert_san)) != NULL) {
+			for (tok = strtok_r(sans, ",", &save); tok != NULL &&
+			    san != NULL; tok = strtok_r(NULL, ",", &save))
+				json_array_append_new(san, json_string(tok));
+			free(sans);
+		}
 		peer = json_pack("{s:s,s:s?,s:o?}", "addr", c->peer_addr,
-		    "cn", c->cert_cn[0] ? c->cert_cn : NULL, "san", san);
+		    "cn", c->cert_cn, "san", san);
 	}
 	muts = json_array();
-	for (i = 0; i < c->res.nmutations && muts != NULL; i++)
-		json_array_append_new(muts, json_string(c->res.mutations[i]));
+	for (i = 0; i < c->rq->res.nmutations && muts != NULL; i++)
+		json_array_append_new(muts, json_string(c->rq->res.mutations[i]));
 	o = json_pack("{s:s,s:I,s:s,s:o?,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o?,"
 	    "s:b,s:i,s:I,s:I,s:I}",
 	    "time", ts,
 	    "conn", (json_int_t)c->id,
 	    "listener", c->listener->addr.spec,
 	    "peer", peer,
-	    "profile", c->res.profile,
-	    "method", c->req_parsed ? c->req.method : "",
+	    "profile", c->rq->res.profile,
+	    "method", c->req_parsed ? c->rq->req.method : "",
 	    "path", c->url ? c->url : "",
-	    "endpoint", c->res.endpoint,
+	    "endpoint", c->rq->res.endpoint,
 	    "verdict", verdict,
-	    "rule", c->res.rule,
-	    "reason", c->res.reason,
+	    "rule", c->rq->res.rule,
+	    "reason", c->rq->res.reason,
 	    "mutations", muts,
 	    "dry_run", c->dry_run_deny,
 	    "status", status,

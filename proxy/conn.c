@@ -27,6 +27,8 @@ static void	 conn_timercb(evutil_socket_t, short, void *);
 static void	 conn_freecb(evutil_socket_t, short, void *);
 static void	 conn_timer(struct conn *, enum conn_timer, int);
 static void	 conn_request_reset(struct conn *);
+static int	 conn_request_alloc(struct conn *);
+static void	 conn_request_free(struct conn *);
 static void	 conn_parse(struct conn *);
 static void	 conn_request_head(struct conn *);
 static void	 conn_request_complete(struct conn *);
@@ -187,19 +189,50 @@ conn_freecb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct conn	*c = arg;
 
-	decide_clear(c);
-	httpmsg_clear(&c->reqh);
-	free(c->url);
-	if (c->req_parsed)
-		policy_req_clear(&c->req);
-	if (c->body != NULL)
-		evbuffer_free(c->body);
+	conn_request_free(c);
 	if (c->lookup_body != NULL)
 		evbuffer_free(c->lookup_body);
+	free(c->cert_cn);
+	free(c->cert_san);
 	event_free(c->timer);
 	free(c);
 	if (proxy->stopping && proxy->nconns == 0)
 		event_base_loopexit(proxy->base, NULL);
+}
+
+/* Give the connection the state a request in progress needs. */
+static int
+conn_request_alloc(struct conn *c)
+{
+	if (c->rq != NULL)
+		return 0;
+	if ((c->rq = calloc(1, sizeof(*c->rq))) == NULL)
+		return -1;
+	http_parser_init(&c->rq->reqp, HTTP_REQUEST);
+	c->rq->reqp.data = c;
+	return 0;
+}
+
+/* Release everything the current request holds. */
+static void
+conn_request_free(struct conn *c)
+{
+	decide_clear(c);
+	free(c->url);
+	c->url = NULL;
+	c->url_len = 0;
+	if (c->body != NULL) {
+		evbuffer_free(c->body);
+		c->body = NULL;
+	}
+	if (c->rq == NULL)
+		return;
+	httpmsg_clear(&c->rq->reqh);
+	if (c->req_parsed)
+		policy_req_clear(&c->rq->req);
+	c->req_parsed = 0;
+	free(c->rq);
+	c->rq = NULL;
 }
 
 /* Arm the connection's one timer for a phase (0 seconds: disarm). */
@@ -283,18 +316,7 @@ conn_timercb(evutil_socket_t fd, short ev, void *arg)
 static void
 conn_request_reset(struct conn *c)
 {
-	decide_clear(c);
-	httpmsg_clear(&c->reqh);
-	free(c->url);
-	c->url = NULL;
-	c->url_len = 0;
-	if (c->req_parsed)
-		policy_req_clear(&c->req);
-	c->req_parsed = 0;
-	if (c->body != NULL) {
-		evbuffer_free(c->body);
-		c->body = NULL;
-	}
+	conn_request_free(c);
 	c->body_bytes = 0;
 	c->head_bytes = 0;
 	c->req_started = c->head_done = c->req_done = 0;
@@ -309,9 +331,6 @@ conn_request_reset(struct conn *c)
 	c->head_prev = 0;
 	c->err_status = 0;
 	c->err_reason = NULL;
-	memset(&c->framing, 0, sizeof(c->framing));
-	http_parser_init(&c->reqp, HTTP_REQUEST);
-	c->reqp.data = c;
 	c->state = CONN_HEAD;
 	conn_timer(c, TIMER_IDLE, proxy->timeout_idle);
 }
@@ -394,7 +413,8 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 		c->handshaking = 0;
 		tls_peer_identity(c);
 		log_debug("conn %llu: TLS from %s, cn \"%s\"",
-		    (unsigned long long)c->id, c->peer_addr, c->cert_cn);
+		    (unsigned long long)c->id, c->peer_addr,
+		    c->cert_cn ? c->cert_cn : "");
 		if (c->timer_kind == TIMER_HANDSHAKE)
 			conn_timer(c, TIMER_IDLE, proxy->timeout_idle);
 		return;
@@ -458,6 +478,10 @@ conn_parse(struct conn *c)
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
 			break;
 		if (!c->req_started) {
+			if (conn_request_alloc(c) == -1) {
+				conn_close(c, "out of memory");
+				return;
+			}
 			c->req_started = 1;
 			event_base_gettimeofday_cached(proxy->base,
 			    &c->t_start);
@@ -467,9 +491,9 @@ conn_parse(struct conn *c)
 		if (!c->head_done && n > proxy->max_header_bytes + 1 -
 		    c->head_bytes)
 			n = proxy->max_header_bytes + 1 - c->head_bytes;
-		nparsed = http_parser_execute(&c->reqp, &req_settings,
+		nparsed = http_parser_execute(&c->rq->reqp, &req_settings,
 		    v.iov_base, n);
-		err = HTTP_PARSER_ERRNO(&c->reqp);
+		err = HTTP_PARSER_ERRNO(&c->rq->reqp);
 		if (!c->head_done || (err == HPE_PAUSED && c->head_done &&
 		    !c->head_handled)) {
 			if (httpmsg_head_scan(&c->head_prev, v.iov_base,
@@ -485,7 +509,7 @@ conn_parse(struct conn *c)
 		if (c->dead)
 			return;
 		if (err == HPE_PAUSED) {
-			http_parser_pause(&c->reqp, 0);
+			http_parser_pause(&c->rq->reqp, 0);
 		} else if (err != HPE_OK) {
 			c->must_close = 1;
 			if (c->err_status != 0)
@@ -558,13 +582,13 @@ conn_request_head(struct conn *c)
 	const char	*why, *ct;
 	int		 has_body;
 
-	if (httpmsg_framing(&c->reqh, &c->framing, &why) == -1) {
+	if (httpmsg_framing(&c->rq->reqh, &c->rq->framing, &why) == -1) {
 		c->must_close = 1;
 		conn_refuse(c, 400, why, "malformed");
 		return;
 	}
-	if (c->url == NULL || policy_req_parse(&c->req,
-	    http_method_str((enum http_method)c->reqp.method), c->url,
+	if (c->url == NULL || policy_req_parse(&c->rq->req,
+	    http_method_str((enum http_method)c->rq->reqp.method), c->url,
 	    c->url_len, &why) == -1) {
 		c->must_close = 1;
 		conn_refuse(c, 400, c->url == NULL ? "no request target" : why,
@@ -572,9 +596,9 @@ conn_request_head(struct conn *c)
 		return;
 	}
 	c->req_parsed = 1;
-	has_body = c->framing.chunked ||
-	    (c->framing.has_length && c->framing.length > 0);
-	ct = c->framing.content_type;
+	has_body = c->rq->framing.chunked ||
+	    (c->rq->framing.has_length && c->rq->framing.length > 0);
+	ct = c->rq->framing.content_type;
 	if (has_body && ct != NULL && strncasecmp(ct,
 	    "application/x-www-form-urlencoded", 33) == 0) {
 		c->must_close = 1;
@@ -582,15 +606,15 @@ conn_request_head(struct conn *c)
 		    "(the engine reads them as parameters)", "form-body");
 		return;
 	}
-	c->req.content_type = ct;
-	c->req.has_body = has_body;
-	c->hijack_route = conn_is_hijack(c->req.route);
-	c->body_mode = policy_body_mode(&c->req);
+	c->rq->req.content_type = ct;
+	c->rq->req.has_body = has_body;
+	c->hijack_route = conn_is_hijack(c->rq->req.route);
+	c->body_mode = policy_body_mode(&c->rq->req);
 	log_debug("conn %llu: %s %s", (unsigned long long)c->id,
-	    c->req.method, c->req.path);
+	    c->rq->req.method, c->rq->req.path);
 	if (has_body && c->body_mode == POLICY_BODY_BUFFER) {
-		if (c->framing.has_length &&
-		    c->framing.length > proxy->max_body_bytes) {
+		if (c->rq->framing.has_length &&
+		    c->rq->framing.length > proxy->max_body_bytes) {
 			c->must_close = 1;
 			conn_refuse(c, 413, "request body exceeds "
 			    "--max-body-bytes", "max-body-bytes");
@@ -603,7 +627,7 @@ conn_request_head(struct conn *c)
 		}
 		c->state = CONN_BODY;
 		conn_timer(c, TIMER_BODY, proxy->timeout_body);
-		if (c->framing.expect_continue)
+		if (c->rq->framing.expect_continue)
 			bufferevent_write(c->client,
 			    "HTTP/1.1 100 Continue\r\n\r\n", 25);
 		return;
@@ -672,6 +696,10 @@ conn_refuse(struct conn *c, int status, const char *reason, const char *rule)
 
 	if (c->dead)
 		return;
+	if (conn_request_alloc(c) == -1) {
+		conn_close(c, "out of memory");
+		return;
+	}
 	if (c->resp_started) {
 		/* Too late for a refusal: the client already has a head. */
 		conn_close(c, reason);
@@ -681,15 +709,15 @@ conn_refuse(struct conn *c, int status, const char *reason, const char *rule)
 	    proxy->stopping;
 	log_warnx("conn %llu: %d %s %s: %s (rule %s)",
 	    (unsigned long long)c->id, status,
-	    c->req_parsed ? c->req.method : "-",
-	    c->req_parsed ? c->req.path : "-", reason, rule);
+	    c->req_parsed ? c->rq->req.method : "-",
+	    c->req_parsed ? c->rq->req.path : "-", reason, rule);
 	if ((msg = httpmsg_refusal(status, reason, rule, closing, &len)) ==
 	    NULL) {
 		conn_close(c, "out of memory");
 		return;
 	}
 	/* A HEAD answer has no body, whatever its Content-Length says. */
-	if (c->req_parsed && strcmp(c->req.method, "HEAD") == 0)
+	if (c->req_parsed && strcmp(c->rq->req.method, "HEAD") == 0)
 		len = (size_t)(strstr(msg, "\r\n\r\n") + 4 - msg);
 	bufferevent_write(c->client, msg, len);
 	c->bytes_out += len;
@@ -740,7 +768,7 @@ req_on_header_field(http_parser *p, const char *at, size_t len)
 
 	if (c->head_done)
 		return 0;
-	return httpmsg_add_field(&c->reqh, at, len);
+	return httpmsg_add_field(&c->rq->reqh, at, len);
 }
 
 /* http-parser: a fragment of a header value. */
@@ -751,7 +779,7 @@ req_on_header_value(http_parser *p, const char *at, size_t len)
 
 	if (c->head_done)
 		return 0;
-	return httpmsg_add_value(&c->reqh, at, len);
+	return httpmsg_add_value(&c->rq->reqh, at, len);
 }
 
 /* http-parser: the head is complete; pause so it is decided outside. */

@@ -29,7 +29,7 @@ decide_identity(struct conn *c, struct policy_identity *id)
 	id->uid = c->uid;
 	id->gid = c->gid;
 	id->pid = c->pid;
-	id->cert_cn = c->cert_cn[0] != '\0' ? c->cert_cn : NULL;
+	id->cert_cn = c->cert_cn;
 }
 
 /* Remember one fact for the next evaluation. */
@@ -37,25 +37,25 @@ static int
 decide_add_fact(struct conn *c, const char *path, int status,
     const char *body, size_t len)
 {
-	size_t	 i = c->facts.n;
+	size_t	 i = c->rq->facts.n;
 
 	if (i >= POLICY_MAX_FACTS)
 		return -1;
-	if ((c->fact_path[i] = strdup(path)) == NULL)
+	if ((c->rq->fact_path[i] = strdup(path)) == NULL)
 		return -1;
-	if ((c->fact_body[i] = malloc(len + 1)) == NULL) {
-		free(c->fact_path[i]);
-		c->fact_path[i] = NULL;
+	if ((c->rq->fact_body[i] = malloc(len + 1)) == NULL) {
+		free(c->rq->fact_path[i]);
+		c->rq->fact_path[i] = NULL;
 		return -1;
 	}
 	if (len > 0)
-		memcpy(c->fact_body[i], body, len);
-	c->fact_body[i][len] = '\0';
-	c->facts.fact[i].path = c->fact_path[i];
-	c->facts.fact[i].status = status;
-	c->facts.fact[i].body = c->fact_body[i];
-	c->facts.fact[i].body_len = len;
-	c->facts.n++;
+		memcpy(c->rq->fact_body[i], body, len);
+	c->rq->fact_body[i][len] = '\0';
+	c->rq->facts.fact[i].path = c->rq->fact_path[i];
+	c->rq->facts.fact[i].status = status;
+	c->rq->facts.fact[i].body = c->rq->fact_body[i];
+	c->rq->facts.fact[i].body_len = len;
+	c->rq->facts.n++;
 	return 0;
 }
 
@@ -85,22 +85,22 @@ decide_request(struct conn *c)
 {
 	struct policy_identity		 id;
 	const struct policy_profile	*pp;
-	struct policy_result		*res = &c->res;
+	struct policy_result		*res = &c->rq->res;
 	int				 status, rv;
 	struct timespec			 t0, t1;
 
 	if (c->pol == NULL)
 		c->pol = policy_ref(proxy->policy);
 	if (c->body != NULL) {
-		c->req.body_len = evbuffer_get_length(c->body);
-		c->req.body = evbuffer_pullup(c->body, -1);
+		c->rq->req.body_len = evbuffer_get_length(c->body);
+		c->rq->req.body = evbuffer_pullup(c->body, -1);
 	}
 	decide_identity(c, &id);
 	for (;;) {
 		policy_result_clear(res);
 		pp = policy_resolve(c->pol, &id);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		rv = policy_eval(c->pol, pp, &c->req, &c->facts, res);
+		rv = policy_eval(c->pol, pp, &c->rq->req, &c->rq->facts, res);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		metrics_decision((double)(t1.tv_sec - t0.tv_sec) +
 		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
@@ -112,7 +112,7 @@ decide_request(struct conn *c)
 		}
 		if (res->verdict != POLICY_LOOKUP)
 			break;
-		if (c->facts.n >= POLICY_MAX_FACTS) {
+		if (c->rq->facts.n >= POLICY_MAX_FACTS) {
 			conn_refuse(c, 403, "the decision needs too many engine "
 			    "lookups", "lookup-limit");
 			return;
@@ -140,7 +140,7 @@ decide_request(struct conn *c)
 			c->dry_run_deny = 1;
 			log_warnx("conn %llu: dry-run: would deny %s %s: %s "
 			    "(rule %s)", (unsigned long long)c->id,
-			    c->req.method, c->req.path, res->reason, res->rule);
+			    c->rq->req.method, c->rq->req.path, res->reason, res->rule);
 			break;
 		}
 		status = res->status ? res->status : 403;
@@ -159,7 +159,7 @@ decide_request(struct conn *c)
 		return;
 	if (!c->req_done) {
 		/* A streamed body: now the client may send it. */
-		if (c->framing.expect_continue && c->body == NULL)
+		if (c->rq->framing.expect_continue && c->body == NULL)
 			bufferevent_write(c->client,
 			    "HTTP/1.1 100 Continue\r\n\r\n", 25);
 		conn_client_resume(c);
@@ -179,7 +179,7 @@ decide_fact(struct conn *c, int status, struct evbuffer *body)
 		    "decision needs", "engine-unreachable");
 		return;
 	}
-	if (decide_add_fact(c, c->res.lookup, status, data ? data : "",
+	if (decide_add_fact(c, c->rq->res.lookup, status, data ? data : "",
 	    len) == -1) {
 		c->must_close = 1;
 		conn_refuse(c, 500, "out of memory", "internal");
@@ -194,18 +194,20 @@ decide_clear(struct conn *c)
 {
 	size_t	 i;
 
-	for (i = 0; i < c->facts.n; i++) {
-		free(c->fact_path[i]);
-		free(c->fact_body[i]);
-		c->fact_path[i] = c->fact_body[i] = NULL;
-	}
-	c->facts.n = 0;
-	c->decided = 0;
-	policy_result_clear(&c->res);
 	if (c->pol != NULL) {
 		policy_unref(c->pol);
 		c->pol = NULL;
 	}
+	c->decided = 0;
+	if (c->rq == NULL)
+		return;
+	for (i = 0; i < c->rq->facts.n; i++) {
+		free(c->rq->fact_path[i]);
+		free(c->rq->fact_body[i]);
+		c->rq->fact_path[i] = c->rq->fact_body[i] = NULL;
+	}
+	c->rq->facts.n = 0;
+	policy_result_clear(&c->rq->res);
 }
 
 /* A forwarded request ended: account for it. */
@@ -213,9 +215,9 @@ void
 decide_finish(struct conn *c, int status)
 {
 	if (status == 0)
-		status = c->resp.status_code;
+		status = c->rq->resp.status_code;
 	audit_request(c, c->dry_run_deny ? "deny" :
-	    policy_verdict_name(c->res.verdict), status);
+	    policy_verdict_name(c->rq->res.verdict), status);
 }
 
 /* A request was refused by dockgate itself: account for it. */
@@ -223,13 +225,13 @@ void
 decide_refused(struct conn *c, int status, const char *reason,
     const char *rule)
 {
-	if (c->res.rule[0] == '\0' || strcmp(c->res.rule, rule) != 0) {
-		snprintf(c->res.rule, sizeof(c->res.rule), "%s", rule);
-		snprintf(c->res.reason, sizeof(c->res.reason), "%s", reason);
+	if (c->rq->res.rule[0] == '\0' || strcmp(c->rq->res.rule, rule) != 0) {
+		snprintf(c->rq->res.rule, sizeof(c->rq->res.rule), "%s", rule);
+		snprintf(c->rq->res.reason, sizeof(c->rq->res.reason), "%s", reason);
 	}
-	if (c->decided && (c->res.verdict == POLICY_ALLOW ||
-	    c->res.verdict == POLICY_MUTATE))
-		audit_request(c, policy_verdict_name(c->res.verdict), status);
+	if (c->decided && (c->rq->res.verdict == POLICY_ALLOW ||
+	    c->rq->res.verdict == POLICY_MUTATE))
+		audit_request(c, policy_verdict_name(c->rq->res.verdict), status);
 	else
 		audit_request(c, status == 403 || status == 404 ||
 		    status == 429 || status >= 500 ? "deny" : "malformed",

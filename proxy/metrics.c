@@ -117,10 +117,10 @@ metrics_request(struct conn *c, const char *verdict, int status)
 	double		 secs;
 
 	metrics_count(m.req, &m.nreq, verdict,
-	    c->res.endpoint[0] ? c->res.endpoint : "other");
+	    c->rq->res.endpoint[0] ? c->rq->res.endpoint : "other");
 	if (strcmp(verdict, "deny") == 0 || strcmp(verdict, "malformed") == 0)
 		metrics_count(m.deny, &m.ndeny, "",
-		    c->res.rule[0] ? c->res.rule : "unknown");
+		    c->rq->res.rule[0] ? c->rq->res.rule : "unknown");
 	if (status == 502 || status == 504)
 		m.upstream_errors++;
 	m.bytes_in += c->bytes_in;

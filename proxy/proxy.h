@@ -116,6 +116,22 @@ enum conn_timer {
 	TIMER_LOOKUP,
 };
 
+/*
+ * What only a request in progress needs: allocated at its first byte and
+ * freed at its end, so an idle keep-alive connection stays small.
+ */
+struct request {
+	http_parser		 reqp;		/* request parser */
+	http_parser		 resp;		/* response (or lookup) parser */
+	struct httpmsg		 reqh;
+	struct httpmsg_framing	 framing;
+	struct policy_req	 req;
+	struct policy_result	 res;
+	struct policy_facts	 facts;
+	char			*fact_path[POLICY_MAX_FACTS];
+	char			*fact_body[POLICY_MAX_FACTS];
+};
+
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
 	uint64_t		 id;
@@ -134,15 +150,14 @@ struct conn {
 	gid_t			 gid;
 	pid_t			 pid;
 	char			 peer_addr[64];
-	char			 cert_cn[256];	/* verified TLS client CN */
-	char			 cert_san[512];	/* its SANs, comma-separated */
+	char			*cert_cn;	/* verified TLS client CN, or NULL */
+	char			*cert_san;	/* its SANs, comma-separated */
 	int			 tls;		/* client side is TLS */
 	int			 handshaking;	/* TLS handshake not done */
 	int			 up_tls;	/* engine side is TLS */
 
-	/* The request being read. */
-	http_parser		 reqp;
-	struct httpmsg		 reqh;
+	/* The request being read; rq exists from its first byte to its end. */
+	struct request		*rq;
 	char			*url;
 	size_t			 url_len;
 	size_t			 head_bytes;	/* request line + headers so far */
@@ -155,8 +170,6 @@ struct conn {
 	const char		*err_reason;
 	int			 req_done;	/* message complete */
 	int			 req_keepalive;
-	struct httpmsg_framing	 framing;
-	struct policy_req	 req;
 	int			 req_parsed;	/* req holds allocations */
 	enum policy_body_mode	 body_mode;
 	struct evbuffer		*body;		/* inspected body */
@@ -167,14 +180,9 @@ struct conn {
 
 	/* The decision. */
 	struct policy		*pol;		/* reference held per request */
-	struct policy_result	 res;
 	int			 decided;	/* res holds a final verdict */
-	struct policy_facts	 facts;
-	char			*fact_path[POLICY_MAX_FACTS];
-	char			*fact_body[POLICY_MAX_FACTS];
 
 	/* The response. */
-	http_parser		 resp;
 	int			 resp_head_done;
 	int			 resp_done;
 	int			 resp_tunnel;

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/bufferevent_ssl.h>
@@ -136,14 +137,19 @@ tls_peer_identity(struct conn *c)
 {
 	struct certs_identity	 id;
 	SSL			*ssl = bufferevent_openssl_get_ssl(c->client);
+	char			 san[1024];
 	size_t			 i, o = 0;
 
 	if (ssl == NULL || certs_peer_identity(ssl, &id) == -1)
 		return;
-	snprintf(c->cert_cn, sizeof(c->cert_cn), "%s", id.cn);
-	for (i = 0; i < id.nsan && o < sizeof(c->cert_san) - 1; i++)
-		o += (size_t)snprintf(c->cert_san + o, sizeof(c->cert_san) - o,
-		    "%s%s", i ? "," : "", id.san[i].value);
+	san[0] = '\0';
+	for (i = 0; i < id.nsan && o < sizeof(san) - 1; i++)
+		o += (size_t)snprintf(san + o, sizeof(san) - o, "%s%s",
+		    i ? "," : "", id.san[i].value);
+	free(c->cert_cn);
+	free(c->cert_san);
+	c->cert_cn = strdup(id.cn);
+	c->cert_san = strdup(san);
 }
 
 /* The TLS error libevent recorded for bev (or the oldest queued one). */

@@ -78,8 +78,8 @@ upstream_close(struct conn *c)
 static void
 upstream_response_init(struct conn *c)
 {
-	http_parser_init(&c->resp, HTTP_RESPONSE);
-	c->resp.data = c;
+	http_parser_init(&c->rq->resp, HTTP_RESPONSE);
+	c->rq->resp.data = c;
 	c->resp_head_done = c->resp_done = c->resp_tunnel = 0;
 	c->resp_started = 0;
 }
@@ -104,7 +104,7 @@ int
 upstream_start(struct conn *c)
 {
 	struct evbuffer		*out;
-	const struct httpmsg	*h = &c->reqh;
+	const struct httpmsg	*h = &c->rq->reqh;
 	char			*target = NULL;
 	const char		*conn_hdr;
 	size_t			 i;
@@ -116,16 +116,16 @@ upstream_start(struct conn *c)
 		upstream_failed(c, "the engine is unreachable");
 		return -1;
 	}
-	if (c->res.target == NULL &&
-	    (target = policy_req_target(&c->req)) == NULL) {
+	if (c->rq->res.target == NULL &&
+	    (target = policy_req_target(&c->rq->req)) == NULL) {
 		c->must_close = 1;
 		conn_refuse(c, 500, "out of memory", "internal");
 		return -1;
 	}
 	out = bufferevent_get_output(c->up);
 	conn_hdr = httpmsg_get(h, "Connection", NULL);
-	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", c->req.method,
-	    c->res.target ? c->res.target : target);
+	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", c->rq->req.method,
+	    c->rq->res.target ? c->rq->res.target : target);
 	free(target);
 	for (i = 0; i < h->nhdr; i++) {
 		if (httpmsg_is_hop(h->hdr[i].name) ||
@@ -137,26 +137,26 @@ upstream_start(struct conn *c)
 		    h->hdr[i].value ? h->hdr[i].value : "");
 	}
 	evbuffer_add_printf(out, "Host: %s\r\n",
-	    c->framing.host && c->framing.host[0] ? c->framing.host : "docker");
-	if (c->hijack_route && c->framing.upgrade)
+	    c->rq->framing.host && c->rq->framing.host[0] ? c->rq->framing.host : "docker");
+	if (c->hijack_route && c->rq->framing.upgrade)
 		evbuffer_add_printf(out, "Connection: Upgrade\r\nUpgrade: %s\r\n",
-		    c->framing.upgrade_proto);
-	if (c->res.body != NULL) {
+		    c->rq->framing.upgrade_proto);
+	if (c->rq->res.body != NULL) {
 		evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n",
-		    c->res.body_len);
-		evbuffer_add(out, c->res.body, c->res.body_len);
+		    c->rq->res.body_len);
+		evbuffer_add(out, c->rq->res.body, c->rq->res.body_len);
 	} else if (c->body != NULL) {
 		evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n",
 		    evbuffer_get_length(c->body));
 		evbuffer_add_buffer(out, c->body);
-	} else if (c->req.has_body && c->framing.chunked) {
+	} else if (c->rq->req.has_body && c->rq->framing.chunked) {
 		c->forward_chunked = 1;
 		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n\r\n");
-	} else if (c->req.has_body) {
+	} else if (c->rq->req.has_body) {
 		evbuffer_add_printf(out, "Content-Length: %llu\r\n\r\n",
-		    c->framing.length);
-	} else if (c->framing.has_length || c->reqp.method == HTTP_POST ||
-	    c->reqp.method == HTTP_PUT) {
+		    c->rq->framing.length);
+	} else if (c->rq->framing.has_length || c->rq->reqp.method == HTTP_POST ||
+	    c->rq->reqp.method == HTTP_PUT) {
 		evbuffer_add_printf(out, "Content-Length: 0\r\n\r\n");
 	} else
 		evbuffer_add(out, "\r\n", 2);
@@ -240,16 +240,16 @@ upstream_relay(struct conn *c)
  again:
 	while (!c->dead && !c->resp_done && !c->resp_tunnel &&
 	    evbuffer_peek(in, -1, NULL, &v, 1) == 1 && v.iov_len > 0) {
-		n = http_parser_execute(&c->resp, &resp_settings, v.iov_base,
+		n = http_parser_execute(&c->rq->resp, &resp_settings, v.iov_base,
 		    v.iov_len);
-		err = HTTP_PARSER_ERRNO(&c->resp);
+		err = HTTP_PARSER_ERRNO(&c->rq->resp);
 		if (n > 0) {
 			evbuffer_remove_buffer(in, out, n);
 			c->bytes_out += n;
 			c->resp_started = 1;
 		}
 		if (err == HPE_PAUSED)
-			http_parser_pause(&c->resp, 0);
+			http_parser_pause(&c->rq->resp, 0);
 		else if (err != HPE_OK) {
 			log_warnx("conn %llu: engine answer unusable: %s",
 			    (unsigned long long)c->id,
@@ -294,12 +294,12 @@ upstream_lookup_read(struct conn *c)
 
 	while (!c->resp_done && evbuffer_peek(in, -1, NULL, &v, 1) == 1 &&
 	    v.iov_len > 0) {
-		n = http_parser_execute(&c->resp, &resp_settings, v.iov_base,
+		n = http_parser_execute(&c->rq->resp, &resp_settings, v.iov_base,
 		    v.iov_len);
-		err = HTTP_PARSER_ERRNO(&c->resp);
+		err = HTTP_PARSER_ERRNO(&c->rq->resp);
 		evbuffer_drain(in, n);
 		if (err == HPE_PAUSED)
-			http_parser_pause(&c->resp, 0);
+			http_parser_pause(&c->rq->resp, 0);
 		else if (err != HPE_OK) {
 			upstream_close(c);
 			conn_timer_clear(c);
@@ -313,9 +313,9 @@ upstream_lookup_read(struct conn *c)
 		return;
 	c->lookup_active = 0;
 	conn_timer_clear(c);
-	if (!http_should_keep_alive(&c->resp))
+	if (!http_should_keep_alive(&c->rq->resp))
 		upstream_close(c);
-	decide_fact(c, c->resp.status_code, c->lookup_body);
+	decide_fact(c, c->rq->resp.status_code, c->lookup_body);
 }
 
 /* The engine's output drained: resume a paused client upload. */
@@ -377,7 +377,7 @@ upstream_eventcb(struct bufferevent *bev, short what, void *arg)
 			upstream_relay(c);
 			if (c->dead || c->state != CONN_FORWARD)
 				return;
-			http_parser_execute(&c->resp, &resp_settings, NULL, 0);
+			http_parser_execute(&c->rq->resp, &resp_settings, NULL, 0);
 			if (c->resp_done) {
 				c->must_close = 1;
 				upstream_close(c);
@@ -420,7 +420,7 @@ resp_on_headers_complete(http_parser *p)
 		c->resp_tunnel = 1;
 		return 2;
 	}
-	if (c->reqp.method == HTTP_HEAD)
+	if (c->rq->reqp.method == HTTP_HEAD)
 		return 1;
 	return 0;
 }
