@@ -58,6 +58,10 @@ struct policy_req {
 	int			 has_body;	/* the client sends a body */
 	const unsigned char	*body;		/* buffered body (inspected mode) */
 	size_t			 body_len;
+
+	/* Addition: the owner label value for this client under "ownership"
+	 * ("uid:1000" or "cn:NAME"), set by the daemon; NULL when unknown. */
+	const char		*owner;
 };
 
 /* How the daemon must treat a request body. */
@@ -94,6 +98,10 @@ struct policy_result {
 	size_t			 nmutations;
 
 	char			 lookup[512];	/* POLICY_LOOKUP: engine path to GET */
+
+	/* Addition: allowed by read_others on an object the caller does not
+	 * own: the daemon redacts the answer as the profile's "redact" says. */
+	int			 not_owned;
 };
 
 /* One engine answer the daemon fetched for a POLICY_LOOKUP. */
@@ -121,6 +129,21 @@ const struct policy_profile *
 		    const struct policy_identity *);
 const char	*policy_profile_name(const struct policy_profile *);
 
+/* load.c: additions */
+struct policy_rate {
+	double		 requests_per_second;	/* 0 = none */
+	int64_t		 burst;
+	int64_t		 concurrent;
+};
+const struct policy_profile *
+		 policy_profile_find(const struct policy *, const char *);
+int		 policy_profile_flag(const struct policy_profile *,
+		    const char *);
+int		 policy_profile_rate(const struct policy_profile *,
+		    struct policy_rate *);
+int		 policy_profile_redacts(const struct policy_profile *,
+		    const char *);
+
 /* eval.c */
 enum policy_body_mode
 		 policy_body_mode(const struct policy_req *);
@@ -129,6 +152,13 @@ int		 policy_eval(const struct policy *,
 		    const struct policy_facts *, struct policy_result *);
 void		 policy_result_clear(struct policy_result *);
 const char	*policy_verdict_name(enum policy_verdict);
+
+/* build.c: additions */
+const char	*policy_build_dockerfile(const struct policy_req *);
+int		 policy_eval_dockerfile(const struct policy *,
+		    const struct policy_profile *, const struct policy_req *,
+		    const char *, size_t, const struct policy_facts *,
+		    struct policy_result *);
 
 /* reqnorm.c */
 int		 policy_req_parse(struct policy_req *, const char *,

@@ -1,0 +1,537 @@
+/*
+ * Decisions: endpoint matching, dispatch to the body checks, results,
+ * engine facts (the LOOKUP protocol).
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy-int.h"
+
+/* Set a denial (403, or status) with its rule and reason. */
+int
+ev_deny(struct eval *ev, int status, const char *rule, const char *fmt, ...)
+{
+	struct policy_result	*res = ev->res;
+	va_list			 ap;
+
+	res->verdict = POLICY_DENY;
+	res->status = status;
+	snprintf(res->rule, sizeof(res->rule), "%s", rule);
+	va_start(ap, fmt);
+	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
+	va_end(ap);
+	res->lookup[0] = '\0';
+	return (EV_DONE);
+}
+
+/* Set a 400: malformed or ambiguous input. */
+int
+ev_malformed(struct eval *ev, const char *fmt, ...)
+{
+	struct policy_result	*res = ev->res;
+	va_list			 ap;
+
+	res->verdict = POLICY_MALFORMED;
+	res->status = 400;
+	snprintf(res->rule, sizeof(res->rule), "malformed");
+	va_start(ap, fmt);
+	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
+	va_end(ap);
+	res->lookup[0] = '\0';
+	return (EV_DONE);
+}
+
+/* Record one injected change; the first one names the rule. */
+int
+ev_mutation(struct eval *ev, const char *rule, const char *fmt, ...)
+{
+	struct policy_result	*res = ev->res;
+	va_list			 ap;
+	char			*s;
+	int			 n;
+
+	if (!ev->mutated)
+		snprintf(res->rule, sizeof(res->rule), "%s", rule);
+	ev->mutated = 1;
+	if (res->nmutations >= POLICY_MAX_MUTATIONS)
+		return (EV_OK);
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return (ev_deny(ev, 500, "internal", "out of memory"));
+	res->mutations[res->nmutations++] = s;
+	return (EV_OK);
+}
+
+/*
+ * A query parameter a decision reads: NULL when absent. Given twice, the
+ * engine and others disagree on which counts: 400.
+ */
+int
+ev_param(struct eval *ev, const char *name, const char **val)
+{
+	const struct policy_req	*req = ev->req;
+	size_t			 i;
+
+	*val = NULL;
+	for (i = 0; i < req->nparams; i++) {
+		if (strcmp(req->params[i].name, name) != 0)
+			continue;
+		if (*val != NULL)
+			return (ev_malformed(ev, "query parameter \"%s\" given"
+			    " twice", name));
+		*val = req->params[i].value != NULL ?
+		    req->params[i].value : "";
+	}
+	return (EV_OK);
+}
+
+/*
+ * An engine fact: EV_OK with *f when the daemon supplied it, else a
+ * POLICY_LOOKUP for it (or a denial when too many were needed).
+ */
+int
+ev_fact(struct eval *ev, const char *path, const struct policy_fact **f)
+{
+	const struct policy_facts	*facts = ev->facts;
+	size_t				 i;
+
+	*f = NULL;
+	for (i = 0; facts != NULL && i < facts->n && i < POLICY_MAX_FACTS;
+	    i++)
+		if (facts->fact[i].path != NULL &&
+		    strcmp(facts->fact[i].path, path) == 0) {
+			*f = &facts->fact[i];
+			return (EV_OK);
+		}
+	if (facts != NULL && facts->n >= POLICY_MAX_FACTS)
+		return (ev_deny(ev, 403, "lookup_limit", "the decision needs"
+		    " more than %d engine lookups", POLICY_MAX_FACTS));
+	if (strlen(path) >= sizeof(ev->res->lookup))
+		return (ev_deny(ev, 403, "lookup_limit", "engine lookup path"
+		    " too long"));
+	ev->res->verdict = POLICY_LOOKUP;
+	ev->res->status = 0;
+	snprintf(ev->res->lookup, sizeof(ev->res->lookup), "%s", path);
+	snprintf(ev->res->rule, sizeof(ev->res->rule), "lookup");
+	snprintf(ev->res->reason, sizeof(ev->res->reason), "the decision"
+	    " needs the engine's answer to GET %s", path);
+	return (EV_DONE);
+}
+
+/* Parse a 200 fact's body as JSON; NULL (and 502) when unusable. */
+json_t *
+ev_fact_json(struct eval *ev, const struct policy_fact *f)
+{
+	json_t	*j;
+
+	if (f->body == NULL || (j = json_loadb(f->body, f->body_len, 0,
+	    NULL)) == NULL) {
+		ev_deny(ev, 502, "engine", "the engine's answer to %s is not"
+		    " JSON", f->path);
+		return (NULL);
+	}
+	return (j);
+}
+
+/* Percent-encode a name for a lookup path; '/' kept when asked. */
+char *
+ev_encode(const char *s, int keep_slash)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	size_t			 n = strlen(s), i, o = 0;
+	char			*out;
+
+	if (n > 1024 || (out = malloc(n * 3 + 1)) == NULL)
+		return (NULL);
+	for (i = 0; i < n; i++) {
+		unsigned char c = s[i];
+
+		if (isalnum(c) || c == '-' || c == '.' || c == '_' ||
+		    c == '~' || c == ':' || c == '@' ||
+		    (c == '/' && keep_slash))
+			out[o++] = c;
+		else {
+			out[o++] = '%';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	out[o] = '\0';
+	return (out);
+}
+
+/* Serialise a body to forward into the result (replacing any). */
+int
+ev_set_body(struct eval *ev, json_t *j)
+{
+	char	*s;
+
+	if ((s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+		return (ev_deny(ev, 500, "internal", "out of memory"));
+	free(ev->res->body);
+	ev->res->body = s;
+	ev->res->body_len = strlen(s);
+	return (EV_OK);
+}
+
+/*
+ * Parse a user spec ("UID" or "UID:GID", leading zeros allowed). -1 when
+ * it is a name (or not a valid number); *root says whether UID is 0.
+ */
+int
+ev_user_nonroot(const char *user, int *root)
+{
+	unsigned long long	 v = 0;
+	const char		*p = user;
+
+	if (!isdigit((unsigned char)*p))
+		return (-1);
+	while (isdigit((unsigned char)*p)) {
+		v = v * 10 + (*p++ - '0');
+		if (v > 0xffffffffULL)
+			return (-1);
+	}
+	if (*p != '\0' && *p != ':')
+		return (-1);
+	*root = (v == 0);
+	return (0);
+}
+
+/* Does an image list (RepoTags or RepoDigests) hold an allowed name? */
+static int
+ev_image_names_ok(struct eval *ev, json_t *names, int allow_local)
+{
+	struct imageref	 r;
+	json_t		*e;
+	size_t		 i;
+
+	if (!json_is_array(names))
+		return (0);
+	json_array_foreach(names, i, e) {
+		if (!json_is_string(e) ||
+		    imageref_parse(json_string_value(e), &r) == -1)
+			continue;
+		if (imageref_under(r.repo, &ev->pr->trusted_registries) ||
+		    (allow_local && imageref_under(r.repo,
+		    &ev->pr->local_images)))
+			return (1);
+	}
+	return (0);
+}
+
+/*
+ * May this image be run (allow_local) or pulled? A name must be under
+ * trusted_registries (or local_images to run); something the engine may
+ * read as an image ID is looked up, and one of its names must pass.
+ */
+int
+ev_image_allowed(struct eval *ev, const char *image, const char *what)
+{
+	const struct policy_fact	*f;
+	struct imageref			 r;
+	json_t				*j;
+	char				*enc, path[600];
+	int				 ok, allow_local;
+
+	allow_local = strcmp(what, "pull") != 0;
+	if (allow_local && imageref_is_id(image)) {
+		if ((enc = ev_encode(image, 1)) == NULL)
+			return (ev_deny(ev, 500, "internal", "out of memory"));
+		snprintf(path, sizeof(path), "/images/%s/json", enc);
+		free(enc);
+		if (ev_fact(ev, path, &f) != EV_OK)
+			return (EV_DONE);
+		if (f->status == 200) {
+			if ((j = ev_fact_json(ev, f)) == NULL)
+				return (EV_DONE);
+			ok = ev_image_names_ok(ev, json_object_get(j,
+			    "RepoTags"), 1) || ev_image_names_ok(ev,
+			    json_object_get(j, "RepoDigests"), 1);
+			json_decref(j);
+			if (ok)
+				return (EV_OK);
+			return (ev_deny(ev, 403, "trusted_registries", "image"
+			    " %s is known to the engine by ID only, with no"
+			    " name under trusted_registries or local_images",
+			    image));
+		}
+		if (f->status != 404)
+			return (ev_deny(ev, 502, "engine", "the engine did"
+			    " not answer the image lookup for %s (status %d)",
+			    image, f->status));
+		/* No such image: judge the string as a name below. */
+	}
+	if (imageref_parse(image, &r) == -1)
+		return (ev_malformed(ev, "invalid image reference \"%s\"",
+		    image));
+	if (imageref_under(r.repo, &ev->pr->trusted_registries))
+		return (EV_OK);
+	if (allow_local && imageref_under(r.repo, &ev->pr->local_images))
+		return (EV_OK);
+	if (!allow_local)
+		return (ev_deny(ev, 403, "trusted_registries", "pulling %s"
+		    " (%s) is not allowed: add its registry or repository"
+		    " to trusted_registries", image, r.repo));
+	return (ev_deny(ev, 403, "trusted_registries", "image %s (%s) is"
+	    " not under trusted_registries or local_images", image, r.repo));
+}
+
+/* /images/load: the image_load key. */
+static int
+eval_image_load(struct eval *ev)
+{
+	if (!ev->pr->image_load)
+		return (ev_deny(ev, 403, "image_load", "loading image tar"
+		    " archives is not allowed (profile key \"image_load\")"));
+	return (EV_OK);
+}
+
+/* /session and /grpc: BuildKit, not inspected. */
+static int
+eval_buildkit(struct eval *ev)
+{
+	if (!ev->pr->buildkit)
+		return (ev_deny(ev, 403, "buildkit", "BuildKit sessions are"
+		    " not allowed (profile key \"buildkit\")"));
+	return (EV_OK);
+}
+
+/* Is the method a read (GET, HEAD)? */
+static int
+eval_is_read(const struct eval *ev)
+{
+	return (strcmp(ev->req->method, "GET") == 0 ||
+	    strcmp(ev->req->method, "HEAD") == 0);
+}
+
+/* Plugin writes: the plugins key. */
+static int
+eval_plugins(struct eval *ev)
+{
+	if (!eval_is_read(ev) && !ev->pr->plugins)
+		return (ev_deny(ev, 403, "plugins", "plugin changes are not"
+		    " allowed (profile key \"plugins\")"));
+	return (EV_OK);
+}
+
+/* Swarm, service, secret, config and node writes: the swarm key. */
+static int
+eval_swarm(struct eval *ev)
+{
+	if (!eval_is_read(ev) && !ev->pr->swarm)
+		return (ev_deny(ev, 403, "swarm", "swarm changes are not"
+		    " allowed (profile key \"swarm\")"));
+	return (EV_OK);
+}
+
+/* Exec start: the body must be JSON (or empty); forwarded as it came. */
+static int
+eval_json_body(struct eval *ev)
+{
+	json_t	*j;
+
+	if ((j = jf_parse(ev, 1)) == NULL)
+		return (EV_DONE);
+	if (!json_is_object(j) && !json_is_null(j)) {
+		json_decref(j);
+		return (ev_malformed(ev, "the body must be a JSON object"));
+	}
+	json_decref(j);
+	return (EV_OK);
+}
+
+/* Which check applies to which endpoint. */
+static const struct {
+	const char	*pat;
+	int		(*fn)(struct eval *);
+} eval_handlers[] = {
+	{ "POST /containers/create", create_eval },
+	{ "POST /containers/*/start", objects_start },
+	{ "POST /containers/*/update", update_eval },
+	{ "POST /containers/*/exec", exec_eval },
+	{ "POST /exec/*/start", eval_json_body },
+	{ "POST /commit", objects_commit },
+	{ "POST /images/create", objects_image_create },
+	{ "POST /images/**/tag", objects_tag },
+	{ "POST /images/load", eval_image_load },
+	{ "POST /build", objects_build },
+	{ "POST /session", eval_buildkit },
+	{ "POST /grpc", eval_buildkit },
+	{ "POST /volumes/create", objects_volume_create },
+	{ "POST /networks/create", objects_network_create },
+	{ "* /plugins", eval_plugins },
+	{ "* /plugins/**", eval_plugins },
+	{ "* /swarm", eval_swarm },
+	{ "* /swarm/**", eval_swarm },
+	{ "* /services", eval_swarm },
+	{ "* /services/**", eval_swarm },
+	{ "* /secrets", eval_swarm },
+	{ "* /secrets/**", eval_swarm },
+	{ "* /configs", eval_swarm },
+	{ "* /configs/**", eval_swarm },
+	{ "* /nodes", eval_swarm },
+	{ "* /nodes/**", eval_swarm },
+	{ "* /tasks", eval_swarm },
+	{ "* /tasks/**", eval_swarm },
+};
+
+/* Streamed bodies: tar and octet streams, relayed as they come. */
+static const char *const eval_streams[] = {
+	"POST /build",
+	"PUT /containers/*/archive",
+	"POST /images/load",
+	"POST /images/create",
+	"POST /session",
+	"POST /grpc",
+	"POST /plugins/create",
+	"POST /plugins/*/push",
+	NULL
+};
+
+/* How the daemon must read this request's body. */
+enum policy_body_mode
+policy_body_mode(const struct policy_req *req)
+{
+	size_t	i;
+
+	if (req->route == NULL)
+		return (POLICY_BODY_BUFFER);
+	for (i = 0; eval_streams[i] != NULL; i++)
+		if (endpoint_match(eval_streams[i], req->method, req->route))
+			return (POLICY_BODY_STREAM);
+	return (POLICY_BODY_BUFFER);
+}
+
+/* Decide one request. */
+int
+policy_eval(const struct policy *pol, const struct policy_profile *pr,
+    const struct policy_req *req, const struct policy_facts *facts,
+    struct policy_result *res)
+{
+	struct eval	 ev;
+	const char	*pat;
+	size_t		 i;
+	int		 rc = EV_OK;
+
+	memset(res, 0, sizeof(*res));
+	if (pol == NULL || req == NULL) {
+		res->verdict = POLICY_DENY;
+		res->status = 500;
+		snprintf(res->rule, sizeof(res->rule), "internal");
+		snprintf(res->reason, sizeof(res->reason), "no policy");
+		return (-1);
+	}
+	if (pr == NULL)
+		pr = &pol->builtin;
+	memset(&ev, 0, sizeof(ev));
+	ev.pol = pol;
+	ev.pr = pr;
+	ev.req = req;
+	ev.facts = facts;
+	ev.res = res;
+	snprintf(res->profile, sizeof(res->profile), "%s", pr->name);
+	res->verdict = POLICY_ALLOW;
+
+	if (req->route == NULL || req->route[0] != '/') {
+		ev_malformed(&ev, "bad request path");
+		return (0);
+	}
+	pat = pr->ep_allow_set ? endpoint_find(&pr->ep_allow, req->method,
+	    req->route) : endpoint_find_default(req->method, req->route);
+	if (pr->unrestricted) {
+		if (pat != NULL)
+			snprintf(res->endpoint, sizeof(res->endpoint), "%s",
+			    pat);
+		snprintf(res->rule, sizeof(res->rule), "unrestricted");
+		snprintf(res->reason, sizeof(res->reason), "profile %s is"
+		    " unrestricted", pr->name);
+		return (0);
+	}
+	if ((pat = endpoint_find(&pr->ep_deny, req->method,
+	    req->route)) != NULL) {
+		snprintf(res->endpoint, sizeof(res->endpoint), "%s", pat);
+		ev_deny(&ev, 403, "endpoints", "%s %s is denied by"
+		    " endpoints.deny \"%s\"", req->method, req->route, pat);
+		return (0);
+	}
+	pat = pr->ep_allow_set ? endpoint_find(&pr->ep_allow, req->method,
+	    req->route) : endpoint_find_default(req->method, req->route);
+	if (pat == NULL) {
+		ev_deny(&ev, 403, "endpoints", "%s %s is not in"
+		    " endpoints.allow", req->method, req->route);
+		return (0);
+	}
+	snprintf(res->endpoint, sizeof(res->endpoint), "%s", pat);
+	snprintf(res->rule, sizeof(res->rule), "endpoints");
+	snprintf(res->reason, sizeof(res->reason), "allowed by"
+	    " endpoints.allow \"%s\"", pat);
+	rc = owner_eval(&ev);
+	for (i = 0; rc == EV_OK &&
+	    i < sizeof(eval_handlers) / sizeof(eval_handlers[0]); i++)
+		if (endpoint_match(eval_handlers[i].pat, req->method,
+		    req->route)) {
+			rc = eval_handlers[i].fn(&ev);
+			break;
+		}
+	if (rc == EV_OK && ev.mutated) {
+		res->verdict = POLICY_MUTATE;
+		snprintf(res->reason, sizeof(res->reason), "allowed with"
+		    " changes the profile requires");
+	}
+	if (rc != EV_OK || res->verdict == POLICY_LOOKUP) {
+		/* Nothing of a body half-built survives a refusal. */
+		if (res->verdict != POLICY_ALLOW &&
+		    res->verdict != POLICY_MUTATE) {
+			free(res->body);
+			res->body = NULL;
+			res->body_len = 0;
+			free(res->target);
+			res->target = NULL;
+			res->not_owned = 0;
+			for (i = 0; i < res->nmutations; i++)
+				free(res->mutations[i]);
+			res->nmutations = 0;
+		}
+	}
+	return (0);
+}
+
+/* Free what a result owns and clear it. */
+void
+policy_result_clear(struct policy_result *res)
+{
+	size_t	i;
+
+	free(res->body);
+	free(res->target);
+	for (i = 0; i < res->nmutations && i < POLICY_MAX_MUTATIONS; i++)
+		free(res->mutations[i]);
+	memset(res, 0, sizeof(*res));
+}
+
+/* The audit word for a verdict. */
+const char *
+policy_verdict_name(enum policy_verdict v)
+{
+	switch (v) {
+	case POLICY_ALLOW:
+		return ("allow");
+	case POLICY_MUTATE:
+		return ("mutate");
+	case POLICY_DENY:
+		return ("deny");
+	case POLICY_MALFORMED:
+		return ("malformed");
+	case POLICY_LOOKUP:
+		return ("lookup");
+	}
+	return ("unknown");
+}

@@ -1,0 +1,338 @@
+/*
+ * Ownership (shared gateway): what a caller creates carries the label
+ * dockgate.owner=<owner>; later calls on containers, execs, volumes and
+ * networks are confined to owned objects (others answer 404), lists and
+ * prunes are filtered by the label. read_others lets reads through.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy-int.h"
+
+#define OWNER_LABEL	"dockgate.owner"
+#define OWNER_MAX_SEGS	8
+
+/* Is the caller's owner string usable? */
+static int
+owner_known(struct eval *ev)
+{
+	const char	*o = ev->req->owner;
+
+	if (o == NULL || o[0] == '\0')
+		return (ev_deny(ev, 403, "ownership", "the profile's"
+		    " \"ownership\" needs an identity to own objects"));
+	return (EV_OK);
+}
+
+/* Set Labels[dockgate.owner] on a body object (container config, volume
+ * or network create). */
+int
+owner_label(struct eval *ev, json_t *obj)
+{
+	json_t		*labels, *cur;
+	const char	*owner = ev->req->owner;
+
+	if (!ev->pr->ownership)
+		return (EV_OK);
+	if (owner_known(ev) != EV_OK)
+		return (EV_DONE);
+	labels = json_object_get(obj, "Labels");
+	if (!json_is_object(labels)) {
+		if ((labels = json_object()) == NULL ||
+		    json_object_set_new(obj, "Labels", labels) == -1)
+			return (ev_deny(ev, 500, "internal", "out of memory"));
+	}
+	cur = json_object_get(labels, OWNER_LABEL);
+	if (json_is_string(cur) && strcmp(json_string_value(cur), owner) == 0)
+		return (EV_OK);
+	if (json_object_set_new(labels, OWNER_LABEL, json_string(owner)) == -1)
+		return (ev_deny(ev, 500, "internal", "out of memory"));
+	return (ev_mutation(ev, "ownership", "Labels: " OWNER_LABEL "=%s",
+	    owner));
+}
+
+/*
+ * Access to an object with these labels: owned passes; an unlabelled
+ * object passes when shared_ok (predefined networks, implicit volumes);
+ * others pass only for reads with read_others (and are redacted).
+ */
+int
+owner_labels_ok(struct eval *ev, json_t *labels, const char *kind,
+    const char *name, int read, int shared_ok)
+{
+	json_t	*cur;
+
+	if (!ev->pr->ownership)
+		return (EV_OK);
+	if (owner_known(ev) != EV_OK)
+		return (EV_DONE);
+	cur = json_object_get(labels, OWNER_LABEL);
+	if (json_is_string(cur) &&
+	    strcmp(json_string_value(cur), ev->req->owner) == 0)
+		return (EV_OK);
+	if (cur == NULL && shared_ok)
+		return (EV_OK);
+	if (read && ev->pr->read_others) {
+		ev->res->not_owned = 1;
+		return (EV_OK);
+	}
+	return (ev_deny(ev, 404, "ownership", "no such %s: %s (it belongs to"
+	    " another owner; profile key \"read_others\" allows reading)",
+	    kind, name));
+}
+
+/* Look an object up and check its owner; 404 from the engine passes
+ * (the engine answers 404 itself). */
+static int
+owner_lookup(struct eval *ev, const char *kind, const char *base,
+    const char *name, const char *suffix, int read, int shared_ok,
+    json_t **found)
+{
+	const struct policy_fact	*f;
+	char				*enc, path[600];
+	json_t				*j, *labels;
+	int				 rc;
+
+	if (found != NULL)
+		*found = NULL;
+	if ((enc = ev_encode(name, 0)) == NULL)
+		return (ev_deny(ev, 500, "internal", "out of memory"));
+	snprintf(path, sizeof(path), "%s%s%s", base, enc, suffix);
+	free(enc);
+	if (ev_fact(ev, path, &f) != EV_OK)
+		return (EV_DONE);
+	if (f->status == 404)
+		return (EV_OK);
+	if (f->status != 200)
+		return (ev_deny(ev, 502, "engine", "the engine did not answer"
+		    " the lookup of %s %s (status %d)", kind, name, f->status));
+	if ((j = ev_fact_json(ev, f)) == NULL)
+		return (EV_DONE);
+	if (strcmp(kind, "exec instance") == 0) {
+		/* An exec belongs to its container. */
+		if (found != NULL)
+			*found = j;
+		else
+			json_decref(j);
+		return (EV_OK);
+	}
+	labels = strcmp(kind, "container") == 0 ?
+	    json_object_get(json_object_get(j, "Config"), "Labels") :
+	    json_object_get(j, "Labels");
+	rc = owner_labels_ok(ev, labels, kind, name, read, shared_ok);
+	json_decref(j);
+	return (rc);
+}
+
+/* A container referenced by ID or name. */
+int
+owner_container(struct eval *ev, const char *id, int read)
+{
+	return (owner_lookup(ev, "container", "/containers/", id, "/json",
+	    read, 0, NULL));
+}
+
+/* A network joined or used by name or ID. */
+int
+owner_network(struct eval *ev, const char *id, int read)
+{
+	return (owner_lookup(ev, "network", "/networks/", id, "", read, 1,
+	    NULL));
+}
+
+/* An exec instance: its container decides. */
+static int
+owner_exec(struct eval *ev, const char *id, int read)
+{
+	json_t		*j;
+	const char	*cid;
+	char		 buf[256];
+	int		 rc;
+
+	if (owner_lookup(ev, "exec instance", "/exec/", id, "/json", read, 0,
+	    &j) != EV_OK)
+		return (EV_DONE);
+	if (j == NULL)
+		return (EV_OK);
+	cid = json_string_value(json_object_get(j, "ContainerID"));
+	snprintf(buf, sizeof(buf), "%s", cid != NULL ? cid : "");
+	json_decref(j);
+	if (buf[0] == '\0')
+		return (ev_deny(ev, 502, "engine", "exec %s has no container",
+		    id));
+	rc = owner_container(ev, buf, read);
+	return (rc);
+}
+
+/* Add label=dockgate.owner=<owner> to the filters of a list or prune. */
+static int
+owner_filter(struct eval *ev)
+{
+	const struct policy_req	*req = ev->req;
+	struct policy_req	 copy;
+	struct policy_param	*params;
+	const char		*f;
+	char			 want[300], *nf;
+	json_t			*j, *label;
+	size_t			 i, n;
+	int			 rc;
+
+	if (ev_param(ev, "filters", &f) != EV_OK)
+		return (EV_DONE);
+	j = f != NULL && f[0] != '\0' ? json_loads(f, JSON_REJECT_DUPLICATES,
+	    NULL) : json_object();
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return (ev_malformed(ev, "the filters parameter is not a JSON"
+		    " object"));
+	}
+	snprintf(want, sizeof(want), OWNER_LABEL "=%s", req->owner);
+	label = json_object_get(j, "label");
+	if (label == NULL)
+		rc = json_object_set_new(j, "label", json_pack("[s]", want));
+	else if (json_is_array(label))
+		rc = json_array_append_new(label, json_string(want));
+	else if (json_is_object(label))
+		rc = json_object_set_new(label, want, json_true());
+	else {
+		json_decref(j);
+		return (ev_malformed(ev, "the label filter is neither a list"
+		    " nor a map"));
+	}
+	nf = rc == 0 ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (nf == NULL ||
+	    (params = calloc(req->nparams + 1, sizeof(*params))) == NULL) {
+		free(nf);
+		return (ev_deny(ev, 500, "internal", "out of memory"));
+	}
+	for (i = 0, n = 0; i < req->nparams; i++)
+		if (strcmp(req->params[i].name, "filters") != 0)
+			params[n++] = req->params[i];
+	params[n].name = (char *)"filters";
+	params[n++].value = nf;
+	copy = *req;
+	copy.params = params;
+	copy.nparams = n;
+	free(ev->res->target);
+	ev->res->target = policy_req_target(&copy);
+	free(params);
+	free(nf);
+	if (ev->res->target == NULL)
+		return (ev_deny(ev, 500, "internal", "out of memory"));
+	return (ev_mutation(ev, "ownership", "filters: label %s", want));
+}
+
+/* Network connect and disconnect: the container must be the caller's. */
+static int
+owner_connect(struct eval *ev)
+{
+	static const struct jf_field	 f[] = { { "Container", JF_STR, NULL },
+	    { "EndpointConfig", JF_ANY, NULL }, { "Force", JF_BOOL, NULL } };
+	static const struct jf_schema	 s = { "NetworkConnect", f, 3, 1 };
+	json_t				*body, *c = NULL;
+	const char			*id;
+	char				 buf[256];
+
+	if ((body = jf_parse(ev, 0)) == NULL)
+		return (EV_DONE);
+	if (!json_is_object(body)) {
+		json_decref(body);
+		return (ev_malformed(ev, "the body must be a JSON object"));
+	}
+	if (jf_canon(ev, &s, body, "", &c) != EV_OK) {
+		json_decref(body);
+		return (EV_DONE);
+	}
+	json_decref(body);
+	id = json_string_value(json_object_get(c, "Container"));
+	snprintf(buf, sizeof(buf), "%s", id != NULL ? id : "");
+	if (ev_set_body(ev, c) != EV_OK) {
+		json_decref(c);
+		return (EV_DONE);
+	}
+	json_decref(c);
+	if (buf[0] == '\0')
+		return (ev_malformed(ev, "connect: no Container"));
+	return (owner_container(ev, buf, 0));
+}
+
+/* Split a route into at most OWNER_MAX_SEGS segments. */
+static size_t
+owner_split(const char *route, char seg[][256])
+{
+	const char	*p = route, *s;
+	size_t		 n = 0, l;
+
+	while (*p == '/' && n < OWNER_MAX_SEGS) {
+		s = ++p;
+		while (*p != '\0' && *p != '/')
+			p++;
+		l = p - s;
+		if (l >= 256)
+			l = 255;
+		memcpy(seg[n], s, l);
+		seg[n][l] = '\0';
+		n++;
+	}
+	return (n);
+}
+
+/* Confine a request to owned objects (before the endpoint's check). */
+int
+owner_eval(struct eval *ev)
+{
+	char		 seg[OWNER_MAX_SEGS][256];
+	const char	*m = ev->req->method;
+	size_t		 n;
+	int		 get, read, join;
+
+	get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+	if (!ev->pr->ownership) {
+		/* Nothing is owned: redact applies to every answer. */
+		if (get && ev->pr->redact.n > 0)
+			ev->res->not_owned = 1;
+		return (EV_OK);
+	}
+	if (owner_known(ev) != EV_OK)
+		return (EV_DONE);
+	n = owner_split(ev->req->route, seg);
+	if (n == 0)
+		return (EV_OK);
+	if (n == 1 && get && (strcmp(seg[0], "events") == 0 ||
+	    strcmp(seg[0], "volumes") == 0 || strcmp(seg[0], "networks") == 0))
+		return (ev->pr->read_others ? EV_OK : owner_filter(ev));
+	if (n == 2 && strcmp(seg[1], "prune") == 0)
+		return (owner_filter(ev));
+	if (strcmp(seg[0], "containers") == 0 && n >= 2) {
+		if (n == 2 && strcmp(seg[1], "json") == 0)
+			return (ev->pr->read_others ? EV_OK :
+			    owner_filter(ev));
+		if (n == 2 && strcmp(seg[1], "create") == 0)
+			return (EV_OK);
+		read = get || (n >= 3 && strcmp(seg[2], "attach") == 0);
+		if (n >= 3 && strcmp(seg[2], "archive") == 0 &&
+		    strcmp(m, "PUT") == 0)
+			read = 0;
+		return (owner_container(ev, seg[1], read));
+	}
+	if (strcmp(seg[0], "exec") == 0 && n >= 2)
+		return (owner_exec(ev, seg[1], get));
+	if (strcmp(seg[0], "volumes") == 0 && n >= 2 &&
+	    strcmp(seg[1], "create") != 0)
+		return (owner_lookup(ev, "volume", "/volumes/", seg[1], "",
+		    get, 0, NULL));
+	if (strcmp(seg[0], "networks") == 0 && n >= 2 &&
+	    strcmp(seg[1], "create") != 0) {
+		join = n == 3 && (strcmp(seg[2], "connect") == 0 ||
+		    strcmp(seg[2], "disconnect") == 0);
+		if (owner_lookup(ev, "network", "/networks/", seg[1], "", get,
+		    get || join, NULL) != EV_OK)
+			return (EV_DONE);
+		return (join ? owner_connect(ev) : EV_OK);
+	}
+	return (EV_OK);
+}

@@ -1,0 +1,796 @@
+/*
+ * Unit suites for the policy library: strict loader, identities,
+ * inheritance, image references, host paths, endpoint patterns, key
+ * folding, sizes, body modes, shipped policy files.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy-int.h"
+
+#ifndef TOP_SRCDIR
+#define TOP_SRCDIR "."
+#endif
+
+/* Load a policy text; NULL on error (err filled). */
+static struct policy *
+load(const char *text, struct policy_error *err)
+{
+	return (policy_load_buffer(text, strlen(text), "test.json", err));
+}
+
+/* Bad policies and a fragment each message must hold. */
+static const struct {
+	const char	*text;
+	const char	*frag;
+	int		 line, column;
+	const char	*path;
+} bad_policies[] = {
+	{ "", "test.json:1:0:", 1, 0, "" },
+	{ "{", "test.json:1:1:", 1, 1, "" },
+	{ "{\"version\":1,}", "test.json:1:", 1, 0, NULL },
+	{ "{\"version\":1,\n \"version\":1}", "test.json:2:10: version:"
+	    " duplicate", 2, 10, "version" },
+	{ "{\"version\":1,\"profiles\":{\n\"a\":{},\n\"a\":{}}}",
+	    "test.json:3:3: profiles.a: duplicate", 3, 3, "profiles.a" },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"build\":true,\n"
+	    "  \"build\":false}}}", "test.json:2:9: profiles.a.build:", 2, 9,
+	    "profiles.a.build" },
+	{ "{\"version\":1,\"identities\":[{\"match\":{\"uid\":1,\"uid\":2},"
+	    "\"profile\":\"p\"}]}", "identities[0].match.uid: duplicate", 1,
+	    0, "identities[0].match.uid" },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"memory\":{\"max\":\"1g\""
+	    " \"default\":1}}}}", "profiles.a.memory.max: '}' expected", 1, 0,
+	    "profiles.a.memory.max" },
+	{ "[]", "must be a JSON object", 0, 0, "" },
+	{ "{}", "version: missing", 0, 0, "version" },
+	{ "{\"version\":2}", "version: must be 1", 0, 0, "version" },
+	{ "{\"version\":\"1\"}", "version: must be 1", 0, 0, "version" },
+	{ "{\"version\":1,\"extra\":1}", "extra: unknown key", 0, 0, "extra" },
+	{ "{\"version\":1,\"profiles\":[]}", "profiles: must be an object", 0,
+	    0, "profiles" },
+	{ "{\"version\":1,\"profiles\":{\"a\":[]}}", "profiles.a: must be an"
+	    " object", 0, 0, "profiles.a" },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"privilegd\":true}}}",
+	    "profiles.a.privilegd: unknown key", 0, 0, "profiles.a.privilegd" },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"privileged\":1}}}",
+	    "profiles.a.privileged: must be true or false", 0, 0,
+	    "profiles.a.privileged" },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"privileged\":\"true\"}}}",
+	    "must be true or false, not a string", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"trusted_registries\":"
+	    "\"docker.io\"}}}", "profiles.a.trusted_registries: must be an"
+	    " array", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"trusted_registries\":[1]}}}",
+	    "profiles.a.trusted_registries[0]: must be a string", 0, 0,
+	    "profiles.a.trusted_registries[0]" },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"trusted_registries\":"
+	    "[\"Bad Name\"]}}}", "trusted_registries[0]", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"host_paths\":[\"srv\"]}}}",
+	    "profiles.a.host_paths[0]: \"srv\": not a clean absolute path", 0,
+	    0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"host_paths\":[\"/srv/../"
+	    "etc\"]}}}", "host_paths[0]", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"capabilities\":[\"SYS"
+	    " ADMIN\"]}}}", "capabilities[0]", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"redact\":[\"secrets\"]}}}",
+	    "profiles.a.redact[0]", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"memory\":{\"max\":\"8x\"}}}}",
+	    "profiles.a.memory.max: bad size \"8x\"", 0, 0,
+	    "profiles.a.memory.max" },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"memory\":{\"max\":\"\"}}}}",
+	    "bad size", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"memory\":{\"max\":-1}}}}",
+	    "profiles.a.memory.max", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"memory\":{\"limit\":1}}}}",
+	    "profiles.a.memory.limit: unknown key", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"memory\":\"1g\"}}}",
+	    "profiles.a.memory: must be an object", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"memory\":{\"default\":\"4g\","
+	    "\"max\":\"2g\"}}}}", "default 4g is above max 2g", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"pids\":{\"max\":1.5}}}}",
+	    "profiles.a.pids.max: must be a positive integer", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"pids\":{\"default\":0}}}}",
+	    "profiles.a.pids.default", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"cpus\":{\"max\":0}}}}",
+	    "profiles.a.cpus.max: must be a positive number", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"cpus\":{\"max\":true}}}}",
+	    "profiles.a.cpus.max", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"published_ports\":"
+	    "\"public\"}}}", "profiles.a.published_ports: must be \"any\"", 0,
+	    0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"rate\":{\"burst\":0}}}}",
+	    "profiles.a.rate.burst", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"rate\":{\"rps\":1}}}}",
+	    "profiles.a.rate.rps: unknown key", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"endpoints\":{\"allow\":"
+	    "[\"get /x\"]}}}}", "profiles.a.endpoints.allow[0]", 0, 0,
+	    "profiles.a.endpoints.allow[0]" },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"endpoints\":{\"allow\":"
+	    "[\"GET x\"]}}}}", "endpoints.allow[0]", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"endpoints\":{\"deny\":"
+	    "[\"GET /a*\"]}}}}", "endpoints.deny[0]", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"endpoints\":{\"allow\":"
+	    "[\"GET /a//b\"]}}}}", "empty path segment", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"endpoints\":{\"permit\":"
+	    "[]}}}}", "profiles.a.endpoints.permit: unknown key", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"extends\":\"b\"}}}",
+	    "profiles.a.extends: unknown profile \"b\"", 0, 0,
+	    "profiles.a.extends" },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"extends\":1}}}",
+	    "profiles.a.extends: must be a profile name", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"extends\":\"a\"}}}",
+	    "extends cycle", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"extends\":\"b\"},\"b\":"
+	    "{\"extends\":\"c\"},\"c\":{\"extends\":\"a\"}}}", "extends cycle",
+	    0, 0, NULL },
+	{ "{\"version\":1,\"default_profile\":\"x\"}", "default_profile:"
+	    " unknown profile \"x\"", 0, 0, "default_profile" },
+	{ "{\"version\":1,\"default_profile\":1,\"profiles\":{}}",
+	    "default_profile: must be a profile name", 0, 0, NULL },
+	{ "{\"version\":1,\"identities\":{}}", "identities: must be an array",
+	    0, 0, "identities" },
+	{ "{\"version\":1,\"identities\":[{\"match\":{\"uid\":1000},"
+	    "\"profile\":\"x\"}]}", "identities[0].profile: unknown profile", 0,
+	    0, "identities[0].profile" },
+	{ "{\"version\":1,\"profiles\":{\"p\":{}},\"identities\":[{\"match\":"
+	    "{\"user\":1},\"profile\":\"p\"}]}", "identities[0].match.user:"
+	    " unknown key", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"p\":{}},\"identities\":[{\"match\":"
+	    "{\"uid\":\"1000\"},\"profile\":\"p\"}]}",
+	    "identities[0].match.uid: must be a numeric id", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"p\":{}},\"identities\":[{\"match\":"
+	    "{\"uid\":-1},\"profile\":\"p\"}]}", "identities[0].match.uid", 0,
+	    0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"p\":{}},\"identities\":[{\"match\":"
+	    "{\"cert_cn\":\"\"},\"profile\":\"p\"}]}",
+	    "identities[0].match.cert_cn", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"p\":{}},\"identities\":[{\"profile\":"
+	    "\"p\"}]}", "identities[0].match: missing", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"p\":{}},\"identities\":[{\"match\":"
+	    "{}}]}", "identities[0].profile: missing", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"p\":{}},\"identities\":[{\"match\":"
+	    "{},\"profile\":\"p\",\"comment\":\"x\"}]}",
+	    "identities[0].comment: unknown key", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"\":{}}}", "profile names", 0, 0,
+	    NULL },
+};
+
+/* Every bad policy fails with its message, path and position. */
+START_TEST(test_loader_errors)
+{
+	struct policy_error	 err;
+	struct policy		*pol;
+
+	pol = load(bad_policies[_i].text, &err);
+	ck_assert_msg(pol == NULL, "loaded: %s", bad_policies[_i].text);
+	ck_assert_msg(strstr(err.text, bad_policies[_i].frag) != NULL,
+	    "message \"%s\" lacks \"%s\"", err.text, bad_policies[_i].frag);
+	if (bad_policies[_i].line != 0)
+		ck_assert_int_eq(err.line, bad_policies[_i].line);
+	if (bad_policies[_i].column != 0)
+		ck_assert_int_eq(err.column, bad_policies[_i].column);
+	if (bad_policies[_i].path != NULL)
+		ck_assert_str_eq(err.path, bad_policies[_i].path);
+}
+END_TEST
+
+/* Good policies load; sizes and inheritance come out right. */
+START_TEST(test_loader_good)
+{
+	struct policy_error		 err;
+	struct policy			*pol;
+	const struct policy_profile	*p;
+	struct policy_rate		 rate;
+	const char *text =
+	    "{\"version\":1,\"default_profile\":\"baseline\",\n"
+	    " \"profiles\":{\n"
+	    "  \"baseline\":{\"trusted_registries\":[\"docker.io/library\","
+	    "\"registry.example.com:5000\"]},\n"
+	    "  \"ci\":{\"extends\":\"baseline\",\"build\":true,"
+	    "\"local_images\":[\"ci/\"],\"host_paths\":[\"/srv/ci-cache/\"],"
+	    "\"memory\":{\"max\":\"16g\"},\"capabilities\":[\"cap_net_admin\"],"
+	    "\"cpus\":{\"max\":1.5},\"rate\":{\"requests_per_second\":5,"
+	    "\"burst\":10}},\n"
+	    "  \"ci2\":{\"extends\":\"ci\",\"memory\":{\"default\":\"512mb\"},"
+	    "\"pids\":{\"max\":100},\"published_ports\":\"none\"}}}";
+
+	pol = load(text, &err);
+	ck_assert_msg(pol != NULL, "%s", err.text);
+	p = policy_profile_find(pol, "ci");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_str_eq(policy_profile_name(p), "ci");
+	ck_assert_int_eq(p->build, 1);
+	ck_assert_int_eq(p->no_new_privileges, 1);
+	ck_assert_uint_eq(p->trusted_registries.n, 2);
+	ck_assert_str_eq(p->trusted_registries.v[0], "docker.io/library");
+	ck_assert_str_eq(p->local_images.v[0], "docker.io/ci");
+	ck_assert_str_eq(p->host_paths.v[0], "/srv/ci-cache");
+	ck_assert_str_eq(p->capabilities.v[0], "NET_ADMIN");
+	ck_assert(p->mem_default == (1LL << 30));
+	ck_assert(p->mem_max == (16LL << 30));
+	ck_assert(p->cpus_max == 1500000000LL);
+	ck_assert(p->cpus_default == 1500000000LL);
+	ck_assert(p->pids_default == 1024 && p->pids_max == 8192);
+	ck_assert(p->rate_rps == 5 && p->rate_burst == 10);
+	ck_assert_int_eq(policy_profile_flag(p, "build"), 1);
+	ck_assert_int_eq(policy_profile_flag(p, "privileged"), 0);
+	ck_assert_int_eq(policy_profile_flag(p, "nonsense"), -1);
+	ck_assert_int_eq(policy_profile_flag(p, "trusted_registries"), -1);
+	ck_assert_int_eq(policy_profile_rate(p, &rate), 1);
+	ck_assert(rate.requests_per_second == 5 && rate.burst == 10 &&
+	    rate.concurrent == 0);
+	ck_assert_int_eq(policy_profile_redacts(p, "env"), 0);
+	p = policy_profile_find(pol, "ci2");
+	ck_assert(p->mem_default == (512LL << 20));
+	ck_assert(p->mem_max == (16LL << 30));
+	ck_assert(p->pids_default == 100 && p->pids_max == 100);
+	ck_assert_int_eq(p->ports, PORTS_NONE);
+	ck_assert_int_eq(p->build, 1);
+	ck_assert_uint_eq(p->sysctls.n, 10);
+	ck_assert_str_eq(p->runtimes.v[0], "runc");
+	ck_assert_str_eq(p->network_drivers.v[0], "bridge");
+	p = policy_profile_find(pol, "baseline");
+	ck_assert_int_eq(p->build, 0);
+	ck_assert_int_eq(policy_profile_rate(p, &rate), 0);
+	ck_assert(p->mem_max == (8LL << 30));
+	ck_assert_ptr_null(policy_profile_find(pol, "nope"));
+	ck_assert_ptr_eq(policy_ref(pol), pol);
+	policy_unref(pol);
+	policy_unref(pol);
+}
+END_TEST
+
+/* Identities: first full match, default, built-in. */
+START_TEST(test_identities)
+{
+	struct policy_error		 err;
+	struct policy			*pol;
+	struct policy_identity		 id;
+	const char *text =
+	    "{\"version\":1,\"default_profile\":\"base\","
+	    "\"identities\":["
+	    "{\"match\":{\"listener\":\"unix:/run/ro.sock\"},"
+	    "\"profile\":\"ro\"},"
+	    "{\"match\":{\"uid\":1000,\"gid\":1000},\"profile\":\"ci\"},"
+	    "{\"match\":{\"gid\":998},\"profile\":\"ci\"},"
+	    "{\"match\":{\"cert_cn\":\"runner\"},\"profile\":\"ci\"},"
+	    "{\"match\":{},\"profile\":\"all\"}],"
+	    "\"profiles\":{\"base\":{},\"ro\":{},\"ci\":{},\"all\":{}}}";
+
+	pol = load(text, &err);
+	ck_assert_msg(pol != NULL, "%s", err.text);
+	memset(&id, 0, sizeof(id));
+	id.listener = "unix:/run/ro.sock";
+	id.has_cred = 1;
+	id.uid = 1000;
+	id.gid = 1000;
+	ck_assert_str_eq(policy_profile_name(policy_resolve(pol, &id)), "ro");
+	id.listener = "unix:/run/dockgate.sock";
+	ck_assert_str_eq(policy_profile_name(policy_resolve(pol, &id)), "ci");
+	id.gid = 5;
+	ck_assert_str_eq(policy_profile_name(policy_resolve(pol, &id)), "all");
+	id.gid = 998;
+	ck_assert_str_eq(policy_profile_name(policy_resolve(pol, &id)), "ci");
+	id.has_cred = 0;
+	ck_assert_str_eq(policy_profile_name(policy_resolve(pol, &id)), "all");
+	id.cert_cn = "runner";
+	ck_assert_str_eq(policy_profile_name(policy_resolve(pol, &id)), "ci");
+	policy_unref(pol);
+
+	pol = load("{\"version\":1,\"identities\":[{\"match\":{\"uid\":0},"
+	    "\"profile\":\"p\"}],\"profiles\":{\"p\":{}}}", &err);
+	ck_assert_msg(pol != NULL, "%s", err.text);
+	memset(&id, 0, sizeof(id));
+	ck_assert_str_eq(policy_profile_name(policy_resolve(pol, &id)),
+	    "builtin-safe");
+	id.has_cred = 1;
+	ck_assert_str_eq(policy_profile_name(policy_resolve(pol, &id)), "p");
+	policy_unref(pol);
+}
+END_TEST
+
+/* Image references and their normalised repositories. */
+static const struct {
+	const char	*in;
+	const char	*repo;	/* NULL: invalid */
+	const char	*tag;
+} refs[] = {
+	{ "busybox", "docker.io/library/busybox", "latest" },
+	{ "busybox:1.36", "docker.io/library/busybox", "1.36" },
+	{ "library/busybox", "docker.io/library/busybox", "latest" },
+	{ "docker.io/busybox", "docker.io/library/busybox", "latest" },
+	{ "index.docker.io/busybox", "docker.io/library/busybox", "latest" },
+	{ "registry-1.docker.io/alice/x", "docker.io/alice/x", "latest" },
+	{ "alice/x:v1", "docker.io/alice/x", "v1" },
+	{ "localhost/x", "localhost/x", "latest" },
+	{ "localhost:5000/x", "localhost:5000/x", "latest" },
+	{ "127.0.0.1:5000/library/tiny", "127.0.0.1:5000/library/tiny",
+	    "latest" },
+	{ "registry.example.com:5000/a/b/c:tag", "registry.example.com:5000/"
+	    "a/b/c", "tag" },
+	{ "Registry.Example.com/x", "registry.example.com/x", "latest" },
+	{ "[::1]:5000/x", "[::1]:5000/x", "latest" },
+	{ "busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef"
+	    "0123456789abcdef", "docker.io/library/busybox", "" },
+	{ "a__b/c.d-e", "docker.io/a__b/c.d-e", "latest" },
+	{ "Busybox", NULL, NULL },
+	{ "busy box", NULL, NULL },
+	{ "", NULL, NULL },
+	{ ":tag", NULL, NULL },
+	{ "busybox:", NULL, NULL },
+	{ "busybox:-x", NULL, NULL },
+	{ "a/", NULL, NULL },
+	{ "/a", NULL, NULL },
+	{ "a//b", NULL, NULL },
+	{ "a..b", NULL, NULL },
+	{ "-a", NULL, NULL },
+	{ "a___b", NULL, NULL },
+	{ "busybox@sha256:short", NULL, NULL },
+	{ "busybox@", NULL, NULL },
+	{ "host:port/x", NULL, NULL },
+	{ "exa_mple.com/x", NULL, NULL },
+};
+
+/* One image reference. */
+START_TEST(test_imageref)
+{
+	struct imageref	r;
+	int		rc;
+
+	rc = imageref_parse(refs[_i].in, &r);
+	if (refs[_i].repo == NULL) {
+		ck_assert_msg(rc == -1, "%s parsed as %s", refs[_i].in, r.repo);
+		return;
+	}
+	ck_assert_msg(rc == 0, "%s refused", refs[_i].in);
+	ck_assert_str_eq(r.repo, refs[_i].repo);
+	ck_assert_str_eq(r.tag, refs[_i].tag);
+}
+END_TEST
+
+/* Prefixes and component-boundary matching; IDs. */
+START_TEST(test_imageref_prefix)
+{
+	struct strlist	l = { NULL, 0 };
+	char		buf[REF_MAX];
+
+	ck_assert_int_eq(imageref_prefix("docker.io/library", buf,
+	    sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "docker.io/library");
+	ck_assert_int_eq(imageref_prefix("ci/", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "docker.io/ci");
+	ck_assert_int_eq(imageref_prefix("index.docker.io/alice", buf,
+	    sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "docker.io/alice");
+	ck_assert_int_eq(imageref_prefix("registry.example.com:5000", buf,
+	    sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "registry.example.com:5000");
+	ck_assert_int_eq(imageref_prefix("Bad/Prefix", buf, sizeof(buf)), -1);
+	ck_assert_int_eq(imageref_prefix("a@b", buf, sizeof(buf)), -1);
+	ck_assert_int_eq(imageref_prefix("/", buf, sizeof(buf)), -1);
+
+	ck_assert_int_eq(strlist_add(&l, "docker.io/library"), 0);
+	ck_assert_int_eq(strlist_add(&l, "registry.example.com:5000"), 0);
+	ck_assert(imageref_under("docker.io/library/busybox", &l));
+	ck_assert(imageref_under("docker.io/library", &l));
+	ck_assert(!imageref_under("docker.io/libraryx/busybox", &l));
+	ck_assert(!imageref_under("docker.io/alice/busybox", &l));
+	ck_assert(imageref_under("registry.example.com:5000/a/b", &l));
+	ck_assert(!imageref_under("registry.example.com:50001/a", &l));
+	ck_assert(!imageref_under("registry.example.com/a", &l));
+	strlist_free(&l);
+
+	ck_assert(imageref_is_id("sha256:abc"));
+	ck_assert(imageref_is_id("deadbeef"));
+	ck_assert(imageref_is_id("0123"));
+	ck_assert(!imageref_is_id("busybox"));
+	ck_assert(!imageref_is_id("DEADBEEF"));
+	ck_assert(!imageref_is_id("abc:1"));
+	ck_assert(!imageref_is_id(""));
+}
+END_TEST
+
+/* Host path cleaning and matching. */
+static const struct {
+	const char	*in;
+	const char	*clean;	/* NULL: refused */
+} paths[] = {
+	{ "/", "/" },
+	{ "/srv", "/srv" },
+	{ "/srv/", "/srv" },
+	{ "//srv//ci-cache///x/", "/srv/ci-cache/x" },
+	{ "/srv/./x", NULL },
+	{ "/srv/../etc", NULL },
+	{ "/..", NULL },
+	{ "/srv/..", NULL },
+	{ "/srv/...", "/srv/..." },
+	{ "/srv/.hidden", "/srv/.hidden" },
+	{ "srv", NULL },
+	{ "", NULL },
+	{ "./x", NULL },
+};
+
+/* One path. */
+START_TEST(test_hostpath_clean)
+{
+	char	buf[256];
+	int	rc;
+
+	rc = hostpath_clean(paths[_i].in, buf, sizeof(buf));
+	if (paths[_i].clean == NULL)
+		ck_assert_msg(rc == -1, "%s cleaned to %s", paths[_i].in, buf);
+	else {
+		ck_assert_msg(rc == 0, "%s refused", paths[_i].in);
+		ck_assert_str_eq(buf, paths[_i].clean);
+	}
+}
+END_TEST
+
+/* Prefix matching on component boundaries; the engine socket. */
+START_TEST(test_hostpath_match)
+{
+	struct strlist	l = { NULL, 0 };
+
+	ck_assert(hostpath_under("/srv/ci-cache", "/srv/ci-cache"));
+	ck_assert(hostpath_under("/srv/ci-cache/x", "/srv/ci-cache"));
+	ck_assert(!hostpath_under("/srv/ci-cache2", "/srv/ci-cache"));
+	ck_assert(!hostpath_under("/srv", "/srv/ci-cache"));
+	ck_assert(hostpath_under("/anything", "/"));
+	ck_assert_int_eq(strlist_add(&l, "/srv/ci-cache"), 0);
+	ck_assert_int_eq(strlist_add(&l, "/data"), 0);
+	ck_assert_str_eq(hostpath_allowed("/data/x", &l), "/data");
+	ck_assert_ptr_null(hostpath_allowed("/datax", &l));
+	ck_assert_ptr_null(hostpath_allowed("/etc", &l));
+	strlist_free(&l);
+	ck_assert(hostpath_is_engine_socket("/var/run/docker.sock"));
+	ck_assert(hostpath_is_engine_socket("/run/docker.sock"));
+	ck_assert(hostpath_is_engine_socket("/var/run"));
+	ck_assert(hostpath_is_engine_socket("/run"));
+	ck_assert(hostpath_is_engine_socket("/var"));
+	ck_assert(hostpath_is_engine_socket("/"));
+	ck_assert(hostpath_is_engine_socket("/run/containerd/containerd.sock"));
+	ck_assert(!hostpath_is_engine_socket("/run/user"));
+	ck_assert(!hostpath_is_engine_socket("/var/run/docker.sock.bak"));
+	ck_assert(!hostpath_is_engine_socket("/srv"));
+}
+END_TEST
+
+/* Endpoint patterns: (pattern, method, route, match). */
+static const struct {
+	const char	*pat, *method, *route;
+	int		 match;
+} eps[] = {
+	{ "GET /_ping", "GET", "/_ping", 1 },
+	{ "GET /_ping", "HEAD", "/_ping", 0 },
+	{ "GET /_ping", "GET", "/_ping/", 0 },
+	{ "GET /containers/*/json", "GET", "/containers/abc/json", 1 },
+	{ "GET /containers/*/json", "GET", "/containers/json", 0 },
+	{ "GET /containers/*/json", "GET", "/containers/a/b/json", 0 },
+	{ "GET /containers/*/json", "GET", "/containers//json", 0 },
+	{ "GET /images/**/json", "GET", "/images/a/json", 1 },
+	{ "GET /images/**/json", "GET", "/images/a/b/c/json", 1 },
+	{ "GET /images/**/json", "GET", "/images/json", 0 },
+	{ "DELETE /images/**", "DELETE", "/images/a/b", 1 },
+	{ "DELETE /images/**", "DELETE", "/images", 0 },
+	{ "GET /**", "GET", "/anything/at/all", 1 },
+	{ "GET /**", "GET", "/", 0 },
+	{ "* /volumes/*", "PUT", "/volumes/x", 1 },
+	{ "GET /**/json", "GET", "/a/b/json", 1 },
+	{ "GET /**/x/**", "GET", "/a/x/b", 1 },
+	{ "GET /**/x/**", "GET", "/a/x", 0 },
+	{ "POST /containers/create", "POST", "/containers/create", 1 },
+	{ "POST /containers/create", "POST", "/containers/Create", 0 },
+	{ "POST /containers/create", "post", "/containers/create", 0 },
+};
+
+/* One endpoint pattern. */
+START_TEST(test_endpoint)
+{
+	const char	*why;
+
+	ck_assert_int_eq(endpoint_valid(eps[_i].pat, &why), 0);
+	ck_assert_msg(endpoint_match(eps[_i].pat, eps[_i].method,
+	    eps[_i].route) == eps[_i].match, "%s vs %s %s", eps[_i].pat,
+	    eps[_i].method, eps[_i].route);
+}
+END_TEST
+
+/* Pattern validation and the default list. */
+START_TEST(test_endpoint_valid)
+{
+	static const char *const bad[] = { "", "GET", "GET ", "GET x",
+	    "get /x", "GET  /x", "GET /a//b", "GET /a*", "GET /***",
+	    "GET /a b", "GET /a?b", "VERYLONGMETHODNAME /x", NULL };
+	const char	*why;
+	size_t		 i;
+
+	for (i = 0; bad[i] != NULL; i++)
+		ck_assert_msg(endpoint_valid(bad[i], &why) == -1, "%s", bad[i]);
+	ck_assert_int_eq(endpoint_valid("GET /", &why), 0);
+	for (i = 0; endpoint_defaults[i] != NULL; i++)
+		ck_assert_msg(endpoint_valid(endpoint_defaults[i], &why) == 0,
+		    "%s", endpoint_defaults[i]);
+	ck_assert_str_eq(endpoint_find_default("GET", "/images/a/b/json"),
+	    "GET /images/**/json");
+	ck_assert_ptr_null(endpoint_find_default("POST", "/plugins/pull"));
+	ck_assert_ptr_null(endpoint_find_default("POST", "/swarm/init"));
+}
+END_TEST
+
+/* Go's key folding. */
+START_TEST(test_fold)
+{
+	char	buf[JF_KEY_MAX];
+
+	ck_assert_int_eq(jf_fold("Privileged", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "PRIVILEGED");
+	ck_assert_int_eq(jf_fold("ho\xc5\xbftconfig", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "HOSTCONFIG");
+	ck_assert_int_eq(jf_fold("Networ\xe2\x84\xaaMode", buf, sizeof(buf)),
+	    0);
+	ck_assert_str_eq(buf, "NETWORKMODE");
+	ck_assert_int_eq(jf_field_index(&schema_hostconfig, "privileged"),
+	    jf_field_index(&schema_hostconfig, "Privileged"));
+	ck_assert_int_ge(jf_field_index(&schema_hostconfig,
+	    "\xc5\xbf" "ecurityopt"), 0);
+	ck_assert_int_ge(jf_field_index(&schema_hostconfig,
+	    "Networ\xe2\x84\xaamode"), 0);
+	/* Dotless i and other non-ASCII letters do not fold to ASCII. */
+	ck_assert_int_eq(jf_field_index(&schema_hostconfig,
+	    "Pr\xc4\xb1vileged"), -1);
+	ck_assert_int_eq(jf_field_index(&schema_hostconfig, "Privileged "),
+	    -1);
+	ck_assert_int_eq(jf_field_index(&schema_hostconfig, "Privilege"), -1);
+	ck_assert_int_eq(jf_fold("01234567890123456789012345678901234567890"
+	    "123456789012345678901234567890123456789012345678901234567890123"
+	    "456789012345678901234567890", buf, sizeof(buf)), -1);
+}
+END_TEST
+
+/* Sizes in the docker CLI's grammar. */
+START_TEST(test_sizes)
+{
+	static const struct {
+		const char	*s;
+		int64_t		 v;
+	} good[] = {
+		{ "0", 0 }, { "1024", 1024 }, { "1k", 1024 }, { "1kb", 1024 },
+		{ "1K", 1024 }, { "512m", 512LL << 20 },
+		{ "512MB", 512LL << 20 },
+		{ "1g", 1LL << 30 }, { "1.5g", 3LL << 29 }, { "2t", 2LL << 40 },
+		{ "100b", 100 },
+	};
+	static const char *const bad[] = { "", "g", "1x", "1gg", "-1",
+	    "1.g", ".5g", "1 g", "99999999999999999999", "1e3", NULL };
+	int64_t	 v;
+	size_t	 i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ck_assert_msg(profile_parse_size(good[i].s, &v) == 0, "%s",
+		    good[i].s);
+		ck_assert_msg(v == good[i].v, "%s = %lld", good[i].s,
+		    (long long)v);
+	}
+	for (i = 0; bad[i] != NULL; i++)
+		ck_assert_msg(profile_parse_size(bad[i], &v) == -1, "%s",
+		    bad[i]);
+}
+END_TEST
+
+/* Which bodies stream. */
+START_TEST(test_body_mode)
+{
+	static const struct {
+		const char		*method, *target;
+		enum policy_body_mode	 mode;
+	} t[] = {
+		{ "POST", "/v1.41/build?t=x", POLICY_BODY_STREAM },
+		{ "POST", "/build", POLICY_BODY_STREAM },
+		{ "PUT", "/v1.41/containers/abc/archive?path=/",
+		    POLICY_BODY_STREAM },
+		{ "POST", "/images/load", POLICY_BODY_STREAM },
+		{ "POST", "/images/create?fromSrc=-", POLICY_BODY_STREAM },
+		{ "POST", "/session", POLICY_BODY_STREAM },
+		{ "POST", "/grpc", POLICY_BODY_STREAM },
+		{ "POST", "/plugins/create?name=x", POLICY_BODY_STREAM },
+		{ "POST", "/containers/create", POLICY_BODY_BUFFER },
+		{ "POST", "/containers/abc/start", POLICY_BODY_BUFFER },
+		{ "POST", "/exec/abc/start", POLICY_BODY_BUFFER },
+		{ "GET", "/containers/abc/archive", POLICY_BODY_BUFFER },
+		{ "POST", "/build/prune", POLICY_BODY_BUFFER },
+		{ "POST", "/volumes/create", POLICY_BODY_BUFFER },
+	};
+	struct policy_req	 req;
+	const char		*why;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		ck_assert_int_eq(policy_req_parse(&req, t[i].method,
+		    t[i].target, strlen(t[i].target), &why), 0);
+		ck_assert_msg(policy_body_mode(&req) == t[i].mode, "%s %s",
+		    t[i].method, t[i].target);
+		policy_req_clear(&req);
+	}
+	ck_assert_str_eq(policy_verdict_name(POLICY_MUTATE), "mutate");
+	ck_assert_str_eq(policy_verdict_name(POLICY_MALFORMED), "malformed");
+	ck_assert_str_eq(policy_verdict_name(POLICY_LOOKUP), "lookup");
+}
+END_TEST
+
+/* The shipped policy files load, and --check's summary reads well. */
+START_TEST(test_shipped)
+{
+	static const char *const files[] = { "/policy/default.json",
+	    "/policy/examples/ci-runner.json", "/policy/examples/gateway.json",
+	    NULL };
+	struct policy_error	 err;
+	struct policy		*pol;
+	char			 path[1024], *s;
+	size_t			 i;
+
+	for (i = 0; files[i] != NULL; i++) {
+		snprintf(path, sizeof(path), "%s%s", TOP_SRCDIR, files[i]);
+		pol = policy_load_file(path, &err);
+		ck_assert_msg(pol != NULL, "%s", err.text);
+		s = policy_summary(pol);
+		ck_assert_ptr_nonnull(s);
+		ck_assert_msg(strstr(s, "profile ") != NULL, "%s", s);
+		free(s);
+		policy_unref(pol);
+	}
+	pol = policy_load_file("/nonexistent/policy.json", &err);
+	ck_assert_ptr_null(pol);
+	ck_assert_msg(strstr(err.text, "/nonexistent/policy.json") != NULL,
+	    "%s", err.text);
+}
+END_TEST
+
+/* The summary names profiles, identities and keys. */
+START_TEST(test_summary)
+{
+	struct policy_error	 err;
+	struct policy		*pol;
+	char			*s;
+
+	pol = load("{\"version\":1,\"identities\":[{\"match\":{\"uid\":1000},"
+	    "\"profile\":\"ci\"}],\"profiles\":{\"ci\":{\"build\":true,"
+	    "\"host_paths\":[\"/srv\"],\"memory\":{\"max\":\"16g\"}},"
+	    "\"root\":{\"unrestricted\":true}}}", &err);
+	ck_assert_msg(pol != NULL, "%s", err.text);
+	s = policy_summary(pol);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_msg(strstr(s, "profile ci") != NULL, "%s", s);
+	ck_assert_msg(strstr(s, "uid=1000 -> ci") != NULL, "%s", s);
+	ck_assert_msg(strstr(s, "build") != NULL, "%s", s);
+	ck_assert_msg(strstr(s, "max 16g") != NULL, "%s", s);
+	ck_assert_msg(strstr(s, "UNRESTRICTED") != NULL, "%s", s);
+	ck_assert_msg(strstr(s, "textual only") != NULL, "%s", s);
+	ck_assert_msg(strstr(s, "built-in profile") != NULL, "%s", s);
+	free(s);
+	policy_unref(pol);
+}
+END_TEST
+
+/* Where the Dockerfile is in a build context. */
+START_TEST(test_dockerfile_name)
+{
+	struct policy_req	 req;
+	const char		*why, *t1 = "/build?t=x&dockerfile=ci%2FDockerfile";
+	const char		*t2 = "/build?dockerfile=";
+
+	ck_assert_int_eq(policy_req_parse(&req, "POST", t1, strlen(t1), &why),
+	    0);
+	ck_assert_str_eq(policy_build_dockerfile(&req), "ci/Dockerfile");
+	policy_req_clear(&req);
+	ck_assert_int_eq(policy_req_parse(&req, "POST", t2, strlen(t2), &why),
+	    0);
+	ck_assert_str_eq(policy_build_dockerfile(&req), "Dockerfile");
+	policy_req_clear(&req);
+}
+END_TEST
+
+/* A LOOKUP round trip, as the daemon drives it. */
+START_TEST(test_lookup_protocol)
+{
+	struct policy_error	 err;
+	struct policy		*pol;
+	struct policy_req	 req;
+	struct policy_result	 res;
+	struct policy_facts	 facts;
+	const char		*why, *t = "/v1.41/containers/create";
+	const char		*body = "{\"Image\":\"busybox\"}";
+	const char		*img = "{\"Config\":{\"User\":\"1000\"}}";
+
+	pol = load("{\"version\":1,\"default_profile\":\"p\",\"profiles\":"
+	    "{\"p\":{\"trusted_registries\":[\"docker.io/library\"],"
+	    "\"run_as_non_root\":true}}}", &err);
+	ck_assert_msg(pol != NULL, "%s", err.text);
+	ck_assert_int_eq(policy_req_parse(&req, "POST", t, strlen(t), &why),
+	    0);
+	req.body = (const unsigned char *)body;
+	req.body_len = strlen(body);
+	req.has_body = 1;
+	memset(&facts, 0, sizeof(facts));
+	policy_eval(pol, policy_resolve(pol, &(struct policy_identity){ 0 }),
+	    &req, &facts, &res);
+	ck_assert_int_eq(res.verdict, POLICY_LOOKUP);
+	ck_assert_str_eq(res.lookup, "/images/busybox/json");
+	ck_assert_ptr_null(res.body);
+	facts.fact[0].path = "/images/busybox/json";
+	facts.fact[0].status = 200;
+	facts.fact[0].body = img;
+	facts.fact[0].body_len = strlen(img);
+	facts.n = 1;
+	policy_result_clear(&res);
+	policy_eval(pol, NULL, &req, &facts, &res);
+	/* The built-in profile trusts no registry. */
+	ck_assert_int_eq(res.verdict, POLICY_DENY);
+	policy_result_clear(&res);
+	policy_eval(pol, policy_profile_find(pol, "p"), &req, &facts, &res);
+	ck_assert_int_eq(res.verdict, POLICY_MUTATE);
+	ck_assert_ptr_nonnull(res.body);
+	ck_assert_uint_eq(res.body_len, strlen(res.body));
+	ck_assert_uint_eq(res.nmutations, 3);
+	ck_assert_str_eq(res.profile, "p");
+	policy_result_clear(&res);
+	ck_assert_ptr_null(res.body);
+	policy_req_clear(&req);
+	policy_unref(pol);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("policy");
+	TCase	*tc;
+	SRunner	*sr;
+	int	 nf;
+
+	tc = tcase_create("loader");
+	tcase_add_loop_test(tc, test_loader_errors, 0,
+	    sizeof(bad_policies) / sizeof(bad_policies[0]));
+	tcase_add_test(tc, test_loader_good);
+	tcase_add_test(tc, test_shipped);
+	tcase_add_test(tc, test_summary);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("identities");
+	tcase_add_test(tc, test_identities);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("imageref");
+	tcase_add_loop_test(tc, test_imageref, 0, sizeof(refs) /
+	    sizeof(refs[0]));
+	tcase_add_test(tc, test_imageref_prefix);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("hostpath");
+	tcase_add_loop_test(tc, test_hostpath_clean, 0, sizeof(paths) /
+	    sizeof(paths[0]));
+	tcase_add_test(tc, test_hostpath_match);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("endpoints");
+	tcase_add_loop_test(tc, test_endpoint, 0, sizeof(eps) /
+	    sizeof(eps[0]));
+	tcase_add_test(tc, test_endpoint_valid);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("misc");
+	tcase_add_test(tc, test_fold);
+	tcase_add_test(tc, test_sizes);
+	tcase_add_test(tc, test_body_mode);
+	tcase_add_test(tc, test_lookup_protocol);
+	tcase_add_test(tc, test_dockerfile_name);
+	suite_add_tcase(s, tc);
+
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	nf = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
