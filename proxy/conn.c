@@ -29,6 +29,7 @@ static void	 conn_timer(struct conn *, enum conn_timer, int);
 static void	 conn_request_reset(struct conn *);
 static int	 conn_request_alloc(struct conn *);
 static void	 conn_request_free(struct conn *);
+static void	 conn_linger(struct conn *);
 static void	 conn_parse(struct conn *);
 static void	 conn_request_head(struct conn *);
 static void	 conn_request_complete(struct conn *);
@@ -263,6 +264,13 @@ conn_timer_lookup(struct conn *c, int fresh)
 	conn_timer(c, TIMER_LOOKUP, proxy->timeout_connect);
 }
 
+/* Idle: nothing is in flight; close after --timeout-idle. */
+void
+conn_timer_idle(struct conn *c)
+{
+	conn_timer(c, TIMER_IDLE, proxy->timeout_idle);
+}
+
 /* No phase deadline now (streams and tunnels have none). */
 void
 conn_timer_clear(struct conn *c)
@@ -306,6 +314,9 @@ conn_timercb(evutil_socket_t fd, short ev, void *arg)
 		upstream_close(c);
 		conn_refuse(c, 504, "timed out asking the engine for a fact "
 		    "the decision needs", "timeout-connect");
+		break;
+	case TIMER_LINGER:
+		conn_close(c, NULL);
 		break;
 	case TIMER_NONE:
 		break;
@@ -363,10 +374,11 @@ conn_readcb(struct bufferevent *bev, void *arg)
 			conn_parse(c);
 		break;
 	case CONN_TUNNEL:
-	case CONN_TUNNEL_ENGINE_EOF:
 		tunnel_client_read(c);
 		break;
+	case CONN_TUNNEL_ENGINE_EOF:
 	case CONN_DRAIN:
+	case CONN_LINGER:
 		evbuffer_drain(bufferevent_get_input(bev),
 		    evbuffer_get_length(bufferevent_get_input(bev)));
 		break;
@@ -383,13 +395,17 @@ conn_writecb(struct bufferevent *bev, void *arg)
 
 	if (c->state == CONN_DRAIN) {
 		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-			conn_close(c, NULL);
+			conn_linger(c);
 		return;
 	}
-	if (c->state == CONN_TUNNEL_ENGINE_EOF && c->client_shut_pending &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-		c->client_shut_pending = 0;
-		tls_shutdown_write(bev, c->tls);
+	if (c->state == CONN_LINGER)
+		return;
+	if (c->state == CONN_TUNNEL_ENGINE_EOF) {
+		if (c->client_shut_pending &&
+		    evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+			c->client_shut_pending = 0;
+			tls_shutdown_write(bev, c->tls);
+		}
 		return;
 	}
 	/* Backpressure released: read the engine again. */
@@ -446,14 +462,25 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 			conn_close(c, "client closed mid-upload");
 			break;
 		}
-		/* The request is whole: relay the answer, then close. */
+		/*
+		 * Gone while its answer streams (events, logs -f): like the
+		 * engine, stop. Before the answer starts, a client that only
+		 * half-closed still gets it; then the connection closes.
+		 */
+		if (c->resp_started && !c->hijack_route) {
+			conn_close(c, "client closed during the response");
+			break;
+		}
 		c->must_close = 1;
 		break;
 	case CONN_TUNNEL:
-	case CONN_TUNNEL_ENGINE_EOF:
 		tunnel_client_eof(c);
 		break;
 	case CONN_DRAIN:
+		break;
+	case CONN_TUNNEL_ENGINE_EOF:
+	case CONN_LINGER:
+		conn_close(c, NULL);
 		break;
 	default:
 		conn_close(c, "client closed mid-request");
@@ -632,6 +659,15 @@ conn_request_head(struct conn *c)
 			    "HTTP/1.1 100 Continue\r\n\r\n", 25);
 		return;
 	}
+	if (!has_body) {
+		/*
+		 * Nothing follows the head: let the parser see the message end
+		 * first, so a refusal can keep the connection alive.
+		 */
+		c->state = CONN_BODY;
+		return;
+	}
+	/* A streamed body: decide on the head, then relay the body. */
 	conn_timer(c, TIMER_NONE, 0);
 	decide_request(c);
 }
@@ -680,7 +716,27 @@ conn_drain(struct conn *c)
 	bufferevent_disable(c->client, EV_READ);
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
 	if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0)
+		conn_linger(c);
+}
+
+/*
+ * Everything is sent: close. A tcp client first gets our FIN (TLS:
+ * close_notify) and two seconds to stop sending, so that closing on input
+ * it has not read yet cannot reset the connection before it read ours.
+ */
+static void
+conn_linger(struct conn *c)
+{
+	if (c->listener->addr.kind == ADDR_UNIX || c->handshaking ||
+	    c->client_eof_seen) {
 		conn_close(c, NULL);
+		return;
+	}
+	c->state = CONN_LINGER;
+	tls_shutdown_write(c->client, c->tls);
+	c->tls = 0;	/* close_notify is sent; nothing more over TLS */
+	bufferevent_enable(c->client, EV_READ);
+	conn_timer(c, TIMER_LINGER, 2);
 }
 
 /*

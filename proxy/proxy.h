@@ -92,8 +92,9 @@ extern struct proxy *proxy;
  * Connection states. A connection starts in CONN_HEAD and walks
  * HEAD -> [BODY] -> [LOOKUP] -> FORWARD -> HEAD for each request; a hijack
  * moves FORWARD -> TUNNEL, and a half-close in the tunnel moves on to
- * TUNNEL_CLIENT_EOF or TUNNEL_ENGINE_EOF. CONN_DRAIN flushes what is left
- * for the client and then frees the connection.
+ * TUNNEL_CLIENT_EOF or TUNNEL_ENGINE_EOF. CONN_DRAIN flushes what is left for the client;
+ * a tcp client then gets our FIN and CONN_LINGER reads what it still sends
+ * (closing on unread input would reset the connection and lose the answer).
  */
 enum conn_state {
 	CONN_HEAD,		/* reading a request head, or idle */
@@ -102,8 +103,10 @@ enum conn_state {
 	CONN_FORWARD,		/* request going up, response coming down */
 	CONN_TUNNEL,		/* hijacked: raw bytes both ways */
 	CONN_TUNNEL_CLIENT_EOF,	/* client is done sending; engine -> client */
-	CONN_TUNNEL_ENGINE_EOF,	/* engine is done sending; client -> engine */
-	CONN_DRAIN,		/* last bytes to the client, then free */
+	CONN_TUNNEL_ENGINE_EOF,	/* engine is done: client half-closed, its
+				   input read and dropped until it closes */
+	CONN_DRAIN,		/* last bytes to the client, then close */
+	CONN_LINGER,		/* our FIN sent (tcp): read and drop, then free */
 };
 
 enum conn_timer {
@@ -114,6 +117,7 @@ enum conn_timer {
 	TIMER_BODY,
 	TIMER_CONNECT,
 	TIMER_LOOKUP,
+	TIMER_LINGER,		/* bound on CONN_LINGER */
 };
 
 /*
@@ -194,8 +198,8 @@ struct conn {
 	int			 must_close;	/* close after this response */
 	int			 client_paused;	/* client reads off: engine slow */
 	int			 up_paused;	/* engine reads off: client slow */
-	int			 client_shut_pending;	/* SHUT_WR once drained */
 	int			 up_shut_pending;
+	int			 client_shut_pending;	/* SHUT_WR once drained */
 	int			 dry_run_deny;
 	int			 client_eof_seen;	/* client sent EOF */
 	int			 tunnel_counted;	/* a deny forwarded by --dry-run */
@@ -244,6 +248,7 @@ void	 conn_response_complete(struct conn *);
 void	 conn_timer_connect(struct conn *);
 void	 conn_timer_lookup(struct conn *, int);
 void	 conn_timer_clear(struct conn *);
+void	 conn_timer_idle(struct conn *);
 void	 conn_drain(struct conn *);
 
 /* upstream.c */

@@ -1,10 +1,12 @@
 /*
  * Hijacked connections (attach, exec start): after the engine itself
- * switched protocols, bytes flow both ways unparsed. A half-close on either
- * side is passed on as a half-close, so `echo hi | docker exec -i ID cat`
- * still gets its output after stdin ended.
+ * switched protocols, bytes flow both ways unparsed. The client's half-close
+ * is passed on as a half-close, so `echo hi | docker exec -i ID cat` still
+ * gets its output after stdin ended; the engine's end of output reaches the
+ * client as a half-close too.
  */
 #include "config.h"
+
 
 #include "proxy.h"
 
@@ -89,7 +91,7 @@ void
 tunnel_client_eof(struct conn *c)
 {
 	tunnel_client_read(c);
-	if (c->state == CONN_TUNNEL_ENGINE_EOF || c->up == NULL) {
+	if (c->up == NULL) {
 		conn_drain(c);
 		return;
 	}
@@ -104,7 +106,12 @@ tunnel_client_eof(struct conn *c)
 	}
 }
 
-/* The engine ended its output: half-close towards the client. */
+/*
+ * The engine ended its output. It keeps its end open and takes (and drops)
+ * whatever the client still sends until the client closes; so does
+ * dockgate, without pinning an engine connection: the client gets the rest
+ * of the output and a half-close, its input is read and dropped.
+ */
 void
 tunnel_engine_eof(struct conn *c)
 {
@@ -113,8 +120,11 @@ tunnel_engine_eof(struct conn *c)
 		conn_drain(c);
 		return;
 	}
+	upstream_close(c);
 	c->state = CONN_TUNNEL_ENGINE_EOF;
-	tls_keep_writing(c->up, c->up_tls);
+	tls_keep_writing(c->client, c->tls);
+	bufferevent_enable(c->client, EV_READ);
+	conn_timer_idle(c);
 	if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0)
 		tls_shutdown_write(c->client, c->tls);
 	else {

@@ -90,8 +90,7 @@ upstream_failed(struct conn *c, const char *why)
 {
 	upstream_close(c);
 	if (c->resp_started || c->state == CONN_TUNNEL ||
-	    c->state == CONN_TUNNEL_CLIENT_EOF ||
-	    c->state == CONN_TUNNEL_ENGINE_EOF) {
+	    c->state == CONN_TUNNEL_CLIENT_EOF) {
 		conn_drain(c);
 		return;
 	}
@@ -332,8 +331,7 @@ upstream_writecb(struct bufferevent *bev, void *arg)
 	}
 	if (c->client_paused) {
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		if (c->state == CONN_TUNNEL ||
-		    c->state == CONN_TUNNEL_ENGINE_EOF) {
+		if (c->state == CONN_TUNNEL) {
 			c->client_paused = 0;
 			bufferevent_enable(c->client, EV_READ);
 			tunnel_client_read(c);
@@ -393,9 +391,6 @@ upstream_eventcb(struct bufferevent *bev, short what, void *arg)
 			tunnel_engine_eof(c);
 		else
 			conn_drain(c);
-		break;
-	case CONN_TUNNEL_ENGINE_EOF:
-		conn_drain(c);
 		break;
 	default:
 		upstream_close(c);	/* an idle engine connection ended */
