@@ -16,7 +16,8 @@ RUN="$TOP/run"
 PKGS="docker.io docker-registry docker-compose busybox-static socat \
 libevent-dev libjansson-dev libhttp-parser-dev libssl-dev check libseccomp-dev \
 pkg-config autoconf automake libtool make gcc clang libclang-rt-14-dev \
-python3-docker python3-pytest iproute2 procps"
+python3-docker python3-pytest iproute2 procps nginx haproxy \
+man-db groff-base"
 
 say() { printf 'bootstrap: %s\n' "$*" >&2; }
 

@@ -66,6 +66,23 @@ else
 	skipped=0
 fi
 
+# The benchmark harness still works (a short smoke run, no timing asserted).
+echo "== benchmark smoke run =="
+if bench/smoke.sh >"$OUT/bench-smoke.log" 2>&1; then
+	echo "bench smoke: ok"
+	passed=$((passed + 1))
+else
+	rc=$?
+	tail -20 "$OUT/bench-smoke.log"
+	if [ $rc -eq 77 ]; then
+		echo "bench smoke: skipped (a tool is missing)"
+		skipped=$((skipped + 1))
+	else
+		echo "bench smoke: FAILED"
+		failed=$((failed + 1))
+	fi
+fi
+
 echo
 if [ "${skipped:-0}" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"

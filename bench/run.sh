@@ -1,0 +1,242 @@
+#!/bin/bash
+# dockgate benchmark: the fake engine (nginx, unix socket) directly, a socat
+# fork relay, HAProxy with Tecnativa's docker-socket-proxy config, and
+# dockgate with an inspecting policy; one scenario at a time, every
+# contender back to back. See bench/README.md.
+#
+#   bench/run.sh [full]        the whole run (~4-5 minutes), writes
+#                              bench/RESULTS.md (RESULTS=path to change)
+#   bench/run.sh validate      loadgen against wrk on nginx over TCP
+#
+# Env: DURATION (s per cell, default 5), WARMUP (s, default 0.5),
+#      CONTENDERS (default "direct socat haproxy dockgate"),
+#      SCENARIOS (default all), BENCH_KEEP=1 keeps the work dir.
+set -u
+source "$(dirname "$0")/lib.sh"
+
+MODE=${1:-full}
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-0.5}
+CONTENDERS=${CONTENDERS:-direct socat haproxy dockgate}
+SCENARIOS=${SCENARIOS:-ping1 ping16 ping256 json64 create16 newconn16 stream}
+RESULTS=${RESULTS:-$BENCH_DIR/RESULTS.md}
+STREAM_REPEAT=${STREAM_REPEAT:-3}
+export LOGS_SIZE=${LOGS_SIZE:-1G}
+
+need() {
+	command -v "$1" >/dev/null 2>&1 || {
+		log "missing $1 (apt-get install -y ${2:-$1})"
+		exit 2
+	}
+}
+need cc gcc
+need nginx
+need taskset util-linux
+[ "$MODE" = validate ] && need wrk
+if [ "$MODE" = full ]; then
+	case " $CONTENDERS " in *" socat "*) need socat ;; esac
+	case " $CONTENDERS " in *" haproxy "*) need haproxy ;; esac
+	need python3
+	[ -x "$DOCKGATE" ] || { log "no $DOCKGATE: make -C $TOP/proxy"; exit 2; }
+fi
+
+bench_mkdir
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+build_loadgen
+gen_containers_json
+gen_requests
+write_policy
+
+# ------------------------------------------------------------ validation
+if [ "$MODE" = validate ]; then
+	PORT=${PORT:-18089}
+	start_engine "$PORT"
+	printf 'GET /_ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' >"$BD/req/tping.req"
+	printf 'GET /v1.41/containers/json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' \
+	    >"$BD/req/tjson.req"
+	for s in "_ping tping 16" "v1.41/containers/json tjson 64"; do
+		set -- $s
+		for i in 1 2; do
+			echo "== $1, $3 connections, try $i"
+			taskset -c "$CLIENT_CPU" wrk -t1 -c"$3" -d"${DURATION}s" \
+			    --latency "http://127.0.0.1:$PORT/$1" |
+			    grep -E 'Requests/sec|50%|99%|Socket errors|Non-2xx' |
+			    sed 's/^/   wrk:     /'
+			taskset -c "$CLIENT_CPU" "$LOADGEN" --tcp "127.0.0.1:$PORT" \
+			    --req "$BD/req/$2.req" -c "$3" -d "$DURATION" --expect 200 |
+			    sed 's/^/   loadgen: /'
+		done
+	done
+	exit 0
+fi
+
+# ---------------------------------------------------------------- full run
+log "work dir $BD"
+gen_logs_file
+# A snapshot of the binary: proxy/ may be rebuilt while this runs.
+cp "$DOCKGATE" "$BD/dockgate.bin"
+export DOCKGATE_ID="sha256 $(sha256sum "$DOCKGATE" | cut -c1-12), built $(date -u -r "$DOCKGATE" '+%Y-%m-%d %H:%M UTC')"
+DOCKGATE=$BD/dockgate.bin
+declare -A PID SOCK KIDS
+start_engine
+PID[direct]=$ENGINE_PID;   SOCK[direct]=$BD/engine.sock;   KIDS[direct]=1
+# Bring the sparse logs file into the page cache through nginx itself (the
+# first sendfile of a hole is several times slower than the next ones).
+"$LOADGEN" --unix "$BD/engine.sock" --req "$BD/req/logs.req" -n 1 -d 60 >/dev/null
+for ct in $CONTENDERS; do
+	case $ct in
+	direct) ;;
+	socat)    start_socat
+		  PID[socat]=$SOCAT_PID;     SOCK[socat]=$BD/socat.sock;     KIDS[socat]=0 ;;
+	haproxy)  start_haproxy
+		  PID[haproxy]=$HAPROXY_PID; SOCK[haproxy]=$BD/haproxy.sock; KIDS[haproxy]=0 ;;
+	dockgate) start_dockgate
+		  PID[dockgate]=$DOCKGATE_PID; SOCK[dockgate]=$BD/dockgate.sock; KIDS[dockgate]=0 ;;
+	*) log "unknown contender $ct"; exit 2 ;;
+	esac
+done
+
+# Make sure every contender answers each scenario correctly before timing.
+case " $CONTENDERS " in *" dockgate "*) ;; *) IDLE_SIZES=none ;; esac
+for ct in $CONTENDERS; do
+	for r in ping:200 json:200 create:201; do
+		out=$("$LOADGEN" --unix "${SOCK[$ct]}" --req "$BD/req/${r%%:*}.req" \
+		    -n 1 -d 5 --expect "${r##*:}")
+		if [ "$(kv req "$out")" != 1 ] || [ "$(kv non_expected "$out")" != 0 ]; then
+			log "$ct: ${r%%:*} answered wrongly: $out"
+			exit 1
+		fi
+	done
+done
+
+POLICY_INSPECTS=n/a
+if [ -n "${SOCK[dockgate]:-}" ]; then
+# Does the policy really inspect the create body? An untrusted image must
+# be refused (403) while the benchmark's create (image "tiny") passes.
+EVIL_BODY=${CREATE_BODY/'"Image":"tiny"'/'"Image":"evil.example/x"'}
+printf 'POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: %d\r\nContent-Type: application/json\r\n\r\n%s' \
+    "${#EVIL_BODY}" "$EVIL_BODY" >"$BD/req/evil.req"
+out=$("$LOADGEN" --unix "${SOCK[dockgate]}" --req "$BD/req/evil.req" -n 1 \
+    -d 5 --expect 403)
+if [ "$(kv non_expected "$out")" = 0 ]; then
+	POLICY_INSPECTS=yes
+else
+	POLICY_INSPECTS=no
+	log "WARNING: dockgate let an untrusted image through: the policy" \
+	    "library still allows everything"
+fi
+fi
+export POLICY_INSPECTS
+
+TSV=$BD/results.tsv
+: >"$TSV"
+scenario_args() {
+	case $1 in
+	ping1)     echo "ping 1 --expect 200" ;;
+	ping16)    echo "ping 16 --expect 200" ;;
+	ping256)   echo "ping 256 --expect 200" ;;
+	json64)    echo "json 64 --expect 200" ;;
+	create16)  echo "create 16 --expect 201" ;;
+	newconn16) echo "ping 16 --new-conn --expect 200" ;;
+	stream)    echo "logs 1 -n 1 --expect 200" ;;
+	esac
+}
+T_START=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+for sc in $SCENARIOS; do
+	set -- $(scenario_args "$sc")
+	req=$1 conns=$2
+	shift 2
+	if [ "$sc" = stream ]; then
+		# A single transfer is noisy on a shared machine: STREAM_REPEAT
+		# rounds, contenders interleaved, the median MB/s is kept.
+		declare -A SLINES=()
+		for rep in $(seq "$STREAM_REPEAT"); do
+			for ct in $CONTENDERS; do
+				line=$(KEEP_CHILDREN=${KIDS[$ct]} run_cell "${PID[$ct]}" \
+				    "${SOCK[$ct]}" "$BD/req/$req.req" "$conns" 60 "$@")
+				SLINES[$ct]+="$line"$'\n'
+				printf '%-10s %-9s %s\n' "$sc#$rep" "$ct" "$line" >&2
+			done
+		done
+		for ct in $CONTENDERS; do
+			line=$(printf '%s' "${SLINES[$ct]}" | awk '{
+				for (i = 1; i <= NF; i++) if ($i ~ /^mbps=/) {
+					v = substr($i, 6); all = all (NR > 1 ? "," : "") v }
+				m[NR] = v; l[NR] = $0 }
+			END {
+				# the median line by MB/s
+				for (i = 1; i <= NR; i++) { below = 0
+					for (j = 1; j <= NR; j++)
+						if (m[j] + 0 < m[i] + 0 || (m[j] + 0 == m[i] + 0 && j < i)) below++
+					if (below == int((NR - 1) / 2)) { print l[i] " mbps_all=" all; exit } }
+			}')
+			printf '%s\t%s\t%s\n' "$sc" "$ct" "$line" >>"$TSV"
+		done
+		continue
+	fi
+	for ct in $CONTENDERS; do
+		if [ "$WARMUP" != 0 ]; then
+			taskset -c "$CLIENT_CPU" "$LOADGEN" --unix "${SOCK[$ct]}" \
+			    --req "$BD/req/$req.req" -c "$conns" -d "$WARMUP" \
+			    "$@" >/dev/null
+		fi
+		line=$(KEEP_CHILDREN=${KIDS[$ct]} run_cell "${PID[$ct]}" \
+		    "${SOCK[$ct]}" "$BD/req/$req.req" "$conns" "$DURATION" "$@")
+		printf '%s\t%s\t%s\n' "$sc" "$ct" "$line" >>"$TSV"
+		printf '%-10s %-9s %s\n' "$sc" "$ct" "$line" >&2
+	done
+done
+
+# ------------------------------------------------- idle connection memory
+# A fresh dockgate per size: PSS before, PSS with N idle clients held open.
+MEMTSV=$BD/memory.tsv
+: >"$MEMTSV"
+for n in ${IDLE_SIZES:-1000 10000}; do
+	[ "$n" = none ] && continue
+	start_dockgate dgmem
+	mp=$DOCKGATE_PID
+	sleep "${IDLE_SETTLE:-0.3}"
+	base=$(pss_kib "$mp")
+	fd0=$(nfds "$mp")
+	fifo=$BD/idle.fifo
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	(ulimit -n 20000; taskset -c "$CLIENT_CPU" "$LOADGEN" \
+	    --unix "$BD/dgmem.sock" --idle "$n" --hold 0 <"$fifo" \
+	    >"$BD/idle.out" 2>&1) &
+	ip=$!
+	exec 9>"$fifo"
+	for i in $(seq 200); do
+		[ "$(nfds "$mp")" -ge $((fd0 + n)) ] && break
+		sleep 0.05
+	done
+	sleep "${IDLE_SETTLE:-0.5}"
+	with=$(pss_kib "$mp")
+	accepted=$(( $(nfds "$mp") - fd0 ))
+	exec 9>&-
+	wait "$ip"
+	idle=$(cat "$BD/idle.out" | tr '\n' ' ')
+	printf '%s\t%s\t%s\t%s\t%s\n' "$n" "$base" "$with" "$accepted" "$idle" \
+	    >>"$MEMTSV"
+	log "idle $n: PSS $base -> $with KiB, accepted $accepted; $idle"
+	stop_pid "$mp"
+done
+T_END=$(date +%s)
+export LOADAVG="$LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+
+# ------------------------------------------------------------- the report
+if [ -n "${TSV_OUT:-}" ]; then
+	cp "$TSV" "$TSV_OUT.results.tsv"
+	cp "$MEMTSV" "$TSV_OUT.memory.tsv"
+fi
+export LOGS_BYTES=$(stat -c %s "$BD/www/logs.bin")
+python3 "$BENCH_DIR/report.py" "$TSV" "$MEMTSV" "$RESULTS" \
+    "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)" \
+    "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
+    "$(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$TOP" diff --quiet HEAD -- proxy policy 2>/dev/null || echo '+dirty')" \
+    "$DURATION" "$((T_END - T_START))" \
+    "$(haproxy -v 2>/dev/null | head -1 | awk '{ print $3 }')" \
+    "$(nginx -v 2>&1 | sed 's/.*nginx\///')"
+log "wrote $RESULTS"
