@@ -171,6 +171,7 @@ conn_close(struct conn *c, const char *why)
 	if (why != NULL)
 		log_info("conn %llu: closed: %s", (unsigned long long)c->id, why);
 	upstream_close(c);
+	lookup_cancel(c);
 	if (c->tunnel_counted)
 		metrics_tunnel(-1);
 	if (c->client != NULL) {
@@ -232,6 +233,12 @@ conn_request_free(struct conn *c)
 	if (c->req_parsed)
 		policy_req_clear(&c->rq->req);
 	c->req_parsed = 0;
+	if (c->rq->bs != NULL) {
+		buildscan_free(c->rq->bs);
+		free(c->rq->bs);
+	}
+	if (c->rq->held != NULL)
+		evbuffer_free(c->rq->held);
 	free(c->rq);
 	c->rq = NULL;
 }
@@ -311,7 +318,7 @@ conn_timercb(evutil_socket_t fd, short ev, void *arg)
 		break;
 	case TIMER_LOOKUP:
 		c->must_close = 1;
-		upstream_close(c);
+		lookup_cancel(c);
 		conn_refuse(c, 504, "timed out asking the engine for a fact "
 		    "the decision needs", "timeout-connect");
 		break;
@@ -542,6 +549,7 @@ conn_parse(struct conn *c)
 			if (c->err_status != 0)
 				conn_refuse(c, c->err_status, c->err_reason,
 				    c->err_status == 413 ? "max-body-bytes" :
+				    c->err_status == 403 ? "build" :
 				    "malformed");
 			else
 				conn_refuse(c, 400, http_errno_description(err),
@@ -681,6 +689,10 @@ conn_request_complete(struct conn *c)
 		decide_request(c);
 		return;
 	}
+	if (c->state == CONN_FORWARD && c->rq->bs != NULL) {
+		decide_build(c);
+		return;
+	}
 	if (c->state == CONN_FORWARD && c->forward_chunked && c->up != NULL)
 		bufferevent_write(c->up, "0\r\n\r\n", 5);
 }
@@ -722,13 +734,18 @@ conn_drain(struct conn *c)
 /*
  * Everything is sent: close. A tcp client first gets our FIN (TLS:
  * close_notify) and two seconds to stop sending, so that closing on input
- * it has not read yet cannot reset the connection before it read ours.
+ * it has not read yet cannot reset the connection before it read ours; a
+ * client refused mid-upload gets up to --timeout-body to finish sending.
  */
 static void
 conn_linger(struct conn *c)
 {
-	if (c->listener->addr.kind == ADDR_UNIX || c->handshaking ||
-	    c->client_eof_seen) {
+	/* A client refused mid-upload (unix too) reads our answer only once
+	 * it has sent everything: take and drop the rest of its body. */
+	int	 uploading = c->req_started && !c->req_done;
+
+	if (c->handshaking || c->client_eof_seen ||
+	    (c->listener->addr.kind == ADDR_UNIX && !uploading)) {
 		conn_close(c, NULL);
 		return;
 	}
@@ -736,7 +753,7 @@ conn_linger(struct conn *c)
 	tls_shutdown_write(c->client, c->tls);
 	c->tls = 0;	/* close_notify is sent; nothing more over TLS */
 	bufferevent_enable(c->client, EV_READ);
-	conn_timer(c, TIMER_LINGER, 2);
+	conn_timer(c, TIMER_LINGER, uploading ? proxy->timeout_body : 2);
 }
 
 /*
@@ -868,6 +885,14 @@ req_on_body(http_parser *p, const char *at, size_t len)
 		return evbuffer_add(c->body, at, len);
 	}
 	if (c->state == CONN_FORWARD && c->up != NULL) {
+		if (c->rq->bs != NULL) {
+			if (decide_build_feed(c, at, len) == -1) {
+				c->err_status = 403;
+				c->err_reason = c->rq->bs->error;
+				return -1;
+			}
+			return 0;
+		}
 		if (c->forward_chunked) {
 			n = snprintf(hdr, sizeof(hdr), "%zx\r\n", len);
 			bufferevent_write(c->up, hdr, (size_t)n);

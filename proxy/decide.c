@@ -18,6 +18,8 @@ static int	 decide_add_fact(struct conn *, const char *, int,
 		    const char *, size_t);
 static int	 decide_realpath(struct conn *, const char *);
 static void	 decide_identity(struct conn *, struct policy_identity *);
+static int	 decide_build_start(struct conn *);
+static void	 decide_build_release(struct conn *);
 
 /* The identity the policy sees for a connection. */
 static void
@@ -66,6 +68,9 @@ decide_realpath(struct conn *c, const char *lookup)
 	char	 buf[PATH_MAX], json[PATH_MAX * 2 + 3];
 	size_t	 o = 0, i;
 
+	/* A tcp engine's file system is not ours: host_paths stay textual. */
+	if (proxy->upstream.kind != ADDR_UNIX)
+		return decide_add_fact(c, lookup, 501, "", 0);
 	if (realpath(lookup + 9, buf) == NULL)
 		return decide_add_fact(c, lookup, errno == ENOENT ? 404 : 500,
 		    "", 0);
@@ -96,9 +101,17 @@ decide_request(struct conn *c)
 		c->rq->req.body = evbuffer_pullup(c->body, -1);
 	}
 	decide_identity(c, &id);
+	/* The owner label value under "ownership": uid:N or cn:NAME. */
+	if (c->cert_cn != NULL)
+		snprintf(c->rq->owner, sizeof(c->rq->owner), "cn:%s", c->cert_cn);
+	else if (c->has_cred)
+		snprintf(c->rq->owner, sizeof(c->rq->owner), "uid:%u",
+		    (unsigned)c->uid);
+	c->rq->req.owner = c->rq->owner[0] != '\0' ? c->rq->owner : NULL;
 	for (;;) {
 		policy_result_clear(res);
 		pp = policy_resolve(c->pol, &id);
+		c->rq->profile = pp;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		rv = policy_eval(c->pol, pp, &c->rq->req, &c->rq->facts, res);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -130,7 +143,7 @@ decide_request(struct conn *c)
 			return;
 		}
 		c->state = CONN_LOOKUP;
-		upstream_lookup(c, res->lookup);
+		lookup_start(c, res->lookup);
 		return;
 	}
 	c->decided = 1;
@@ -155,6 +168,8 @@ decide_request(struct conn *c)
 		break;
 	}
 	c->state = CONN_FORWARD;
+	if (decide_build_start(c) == -1)
+		return;
 	if (upstream_start(c) == -1)
 		return;
 	if (!c->req_done) {
@@ -185,7 +200,10 @@ decide_fact(struct conn *c, int status, struct evbuffer *body)
 		conn_refuse(c, 500, "out of memory", "internal");
 		return;
 	}
-	decide_request(c);
+	if (c->rq->build_deciding)
+		decide_build(c);
+	else
+		decide_request(c);
 }
 
 /* Drop the decision state of a finished request. */
@@ -236,4 +254,147 @@ decide_refused(struct conn *c, int status, const char *reason,
 		audit_request(c, status == 403 || status == 404 ||
 		    status == 429 || status >= 500 ? "deny" : "malformed",
 		    status);
+}
+
+/*
+ * An allowed legacy build (POST /build with a tar context) is inspected as
+ * it streams: set up the scan. The body then goes up re-chunked, and the
+ * end of the archive waits for the Dockerfile's decision.
+ */
+static int
+decide_build_start(struct conn *c)
+{
+	const char	*v;
+	int		 n;
+
+	if (strcmp(c->rq->req.route, "/build") != 0 ||
+	    strcmp(c->rq->req.method, "POST") != 0 || !c->rq->req.has_body ||
+	    strcmp(c->rq->res.rule, "unrestricted") == 0)
+		return 0;
+	v = policy_req_param(&c->rq->req, "version", &n);
+	if (v != NULL && strcmp(v, "2") == 0)
+		return 0;	/* BuildKit: the context is not in the body */
+	if ((c->rq->bs = calloc(1, sizeof(*c->rq->bs))) == NULL ||
+	    (c->rq->held = evbuffer_new()) == NULL) {
+		c->must_close = 1;
+		conn_refuse(c, 500, "out of memory", "internal");
+		return -1;
+	}
+	if (buildscan_init(c->rq->bs, policy_build_dockerfile(&c->rq->req),
+	    proxy->max_body_bytes) == -1) {
+		c->must_close = 1;
+		conn_refuse(c, 403, "the dockerfile parameter is not a "
+		    "path inside the build context", "build");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Body bytes of a scanned build: they join the withheld bytes, and what
+ * the scan releases (all before an unfinished tar header or the archive's
+ * end) goes up as a chunk. -1: the context is refused.
+ */
+int
+decide_build_feed(struct conn *c, const char *p, size_t n)
+{
+	size_t	 fwd;
+	char	 hdr[32];
+	int	 l;
+
+	if (evbuffer_add(c->rq->held, p, n) == -1 ||
+	    buildscan_feed(c->rq->bs, (const unsigned char *)p, n, &fwd) == -1)
+		return -1;
+	if (fwd > 0) {
+		l = snprintf(hdr, sizeof(hdr), "%zx\r\n", fwd);
+		bufferevent_write(c->up, hdr, (size_t)l);
+		evbuffer_remove_buffer(c->rq->held,
+		    bufferevent_get_output(c->up), fwd);
+		bufferevent_write(c->up, "\r\n", 2);
+	}
+	if (evbuffer_get_length(c->rq->held) > proxy->max_body_bytes) {
+		c->rq->bs->error = "too much data after the end of the build "
+		    "context";
+		return -1;
+	}
+	return 0;
+}
+
+/* The Dockerfile is allowed: let the end of the context go up. */
+static void
+decide_build_release(struct conn *c)
+{
+	char	 hdr[32];
+	size_t	 n = evbuffer_get_length(c->rq->held);
+	int	 l;
+
+	if (n > 0) {
+		l = snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
+		bufferevent_write(c->up, hdr, (size_t)l);
+		bufferevent_write_buffer(c->up, c->rq->held);
+		bufferevent_write(c->up, "\r\n", 2);
+	}
+	bufferevent_write(c->up, "0\r\n\r\n", 5);
+}
+
+/* The build context has been read: decide its Dockerfile. */
+void
+decide_build(struct conn *c)
+{
+	struct policy_result	*res = &c->rq->res;
+	const char		*text;
+	size_t			 len = 0;
+	int			 status;
+
+	c->rq->build_deciding = 1;
+	if ((text = buildscan_dockerfile(c->rq->bs, &len)) == NULL) {
+		c->must_close = 1;
+		conn_refuse(c, 403, c->rq->bs->error, "build");
+		return;
+	}
+	for (;;) {
+		policy_result_clear(res);
+		if (policy_eval_dockerfile(c->pol, c->rq->profile, &c->rq->req,
+		    text, len, &c->rq->facts, res) == -1) {
+			c->must_close = 1;
+			conn_refuse(c, 500, "policy evaluation failed",
+			    "internal");
+			return;
+		}
+		if (res->verdict != POLICY_LOOKUP)
+			break;
+		if (c->rq->facts.n >= POLICY_MAX_FACTS) {
+			c->must_close = 1;
+			conn_refuse(c, 403, "the decision needs too many engine "
+			    "lookups", "lookup-limit");
+			return;
+		}
+		if (strncmp(res->lookup, "realpath:", 9) == 0) {
+			if (decide_realpath(c, res->lookup) == -1) {
+				c->must_close = 1;
+				conn_refuse(c, 500, "out of memory", "internal");
+				return;
+			}
+			continue;
+		}
+		lookup_start(c, res->lookup);
+		return;
+	}
+	c->decided = 1;
+	if (res->verdict == POLICY_DENY || res->verdict == POLICY_MALFORMED) {
+		if (proxy->dry_run && res->verdict == POLICY_DENY) {
+			c->dry_run_deny = 1;
+			log_warnx("conn %llu: dry-run: would deny the build: %s "
+			    "(rule %s)", (unsigned long long)c->id,
+			    res->reason, res->rule);
+		} else {
+			/* The engine never gets the end of the context. */
+			status = res->status ? res->status : 403;
+			c->must_close = 1;
+			upstream_close(c);
+			conn_refuse(c, status, res->reason, res->rule);
+			return;
+		}
+	}
+	decide_build_release(c);
 }

@@ -18,6 +18,7 @@
 #include <http_parser.h>
 #include <openssl/ssl.h>
 
+#include "buildscan.h"
 #include "httpmsg.h"
 #include "policy.h"
 
@@ -126,7 +127,8 @@ enum conn_timer {
  */
 struct request {
 	http_parser		 reqp;		/* request parser */
-	http_parser		 resp;		/* response (or lookup) parser */
+	http_parser		 resp;		/* response parser */
+	http_parser		 lkp;		/* lookup answer parser */
 	struct httpmsg		 reqh;
 	struct httpmsg_framing	 framing;
 	struct policy_req	 req;
@@ -134,6 +136,11 @@ struct request {
 	struct policy_facts	 facts;
 	char			*fact_path[POLICY_MAX_FACTS];
 	char			*fact_body[POLICY_MAX_FACTS];
+	char			 owner[272];	/* "uid:N" or "cn:NAME" */
+	const struct policy_profile *profile;	/* borrowed from conn->pol */
+	struct buildscan	*bs;		/* /build: the context scan */
+	struct evbuffer		*held;		/* /build: withheld tail */
+	int			 build_deciding;	/* facts go to decide_build */
 };
 
 struct conn {
@@ -192,7 +199,8 @@ struct conn {
 	int			 resp_tunnel;
 	int			 resp_started;	/* bytes went to the client */
 	int			 resp_keepalive;
-	int			 lookup_active;
+	struct bufferevent	*lk;		/* engine lookup in progress */
+	int			 lookup_done;
 	struct evbuffer		*lookup_body;
 
 	int			 must_close;	/* close after this response */
@@ -207,6 +215,10 @@ struct conn {
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
 };
+
+/* lookup.c */
+void	 lookup_start(struct conn *, const char *);
+void	 lookup_cancel(struct conn *);
 
 /* log.c */
 void	 log_init(int, int);
@@ -254,7 +266,6 @@ void	 conn_drain(struct conn *);
 /* upstream.c */
 int	 upstream_start(struct conn *);
 void	 upstream_send_head(struct conn *);
-void	 upstream_lookup(struct conn *, const char *);
 void	 upstream_close(struct conn *);
 void	 upstream_readcb(struct bufferevent *, void *);
 
@@ -302,5 +313,7 @@ void	 decide_fact(struct conn *, int, struct evbuffer *);
 void	 decide_clear(struct conn *);
 void	 decide_finish(struct conn *, int);
 void	 decide_refused(struct conn *, int, const char *, const char *);
+void	 decide_build(struct conn *);
+int	 decide_build_feed(struct conn *, const char *, size_t);
 
 #endif /* DOCKGATE_PROXY_H */

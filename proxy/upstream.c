@@ -1,7 +1,7 @@
 /*
  * The engine side of a connection: connect (kept for keep-alive), send the
  * decided request with rebuilt framing, relay the answer byte for byte while
- * http-parser finds where it ends, and run the lookups a decision needs.
+ * http-parser finds where it ends.
  */
 #include "config.h"
 
@@ -20,16 +20,13 @@ static void	 upstream_eventcb(struct bufferevent *, short, void *);
 static int	 upstream_connect(struct conn *);
 static void	 upstream_response_init(struct conn *);
 static void	 upstream_relay(struct conn *);
-static void	 upstream_lookup_read(struct conn *);
 static void	 upstream_failed(struct conn *, const char *);
 
 static int	 resp_on_headers_complete(http_parser *);
-static int	 resp_on_body(http_parser *, const char *, size_t);
 static int	 resp_on_message_complete(http_parser *);
 
 static const http_parser_settings resp_settings = {
 	.on_headers_complete = resp_on_headers_complete,
-	.on_body = resp_on_body,
 	.on_message_complete = resp_on_message_complete,
 };
 
@@ -71,7 +68,6 @@ upstream_close(struct conn *c)
 	c->up = NULL;
 	c->up_ready = 0;
 	c->up_paused = 0;
-	c->lookup_active = 0;
 }
 
 /* Get ready to parse the engine's next answer. */
@@ -148,7 +144,8 @@ upstream_start(struct conn *c)
 		evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n",
 		    evbuffer_get_length(c->body));
 		evbuffer_add_buffer(out, c->body);
-	} else if (c->rq->req.has_body && c->rq->framing.chunked) {
+	} else if (c->rq->req.has_body && (c->rq->framing.chunked ||
+	    c->rq->bs != NULL)) {
 		c->forward_chunked = 1;
 		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n\r\n");
 	} else if (c->rq->req.has_body) {
@@ -167,52 +164,13 @@ upstream_start(struct conn *c)
 	return 0;
 }
 
-/* Ask the engine for a fact the decision needs (a GET on this connection). */
-void
-upstream_lookup(struct conn *c, const char *path)
-{
-	char	*enc;
-	int	 fresh = c->up == NULL;
-
-	if (upstream_connect(c) == -1) {
-		decide_fact(c, 0, NULL);
-		return;
-	}
-	if ((enc = policy_encode(path, 0)) == NULL) {
-		c->must_close = 1;
-		conn_refuse(c, 500, "out of memory", "internal");
-		return;
-	}
-	if (c->lookup_body == NULL)
-		c->lookup_body = evbuffer_new();
-	else
-		evbuffer_drain(c->lookup_body,
-		    evbuffer_get_length(c->lookup_body));
-	if (c->lookup_body == NULL) {
-		free(enc);
-		c->must_close = 1;
-		conn_refuse(c, 500, "out of memory", "internal");
-		return;
-	}
-	bufferevent_write(c->up, "GET ", 4);
-	bufferevent_write(c->up, enc, strlen(enc));
-	bufferevent_write(c->up, " HTTP/1.1\r\nHost: docker\r\n\r\n", 27);
-	free(enc);
-	c->lookup_active = 1;
-	upstream_response_init(c);
-	bufferevent_enable(c->up, EV_READ);
-	conn_timer_lookup(c, fresh);
-}
-
 /* Engine bytes arrived. */
 void
 upstream_readcb(struct bufferevent *bev, void *arg)
 {
 	struct conn	*c = arg;
 
-	if (c->lookup_active)
-		upstream_lookup_read(c);
-	else if (c->state == CONN_FORWARD && c->forwarded)
+	if (c->state == CONN_FORWARD && c->forwarded)
 		upstream_relay(c);
 	else if (c->state == CONN_TUNNEL ||
 	    c->state == CONN_TUNNEL_CLIENT_EOF)
@@ -282,41 +240,6 @@ upstream_relay(struct conn *c)
 	}
 }
 
-/* Read a lookup answer into lookup_body; hand it to the decision when done. */
-static void
-upstream_lookup_read(struct conn *c)
-{
-	struct evbuffer		*in = bufferevent_get_input(c->up);
-	struct evbuffer_iovec	 v;
-	size_t			 n;
-	enum http_errno		 err;
-
-	while (!c->resp_done && evbuffer_peek(in, -1, NULL, &v, 1) == 1 &&
-	    v.iov_len > 0) {
-		n = http_parser_execute(&c->rq->resp, &resp_settings, v.iov_base,
-		    v.iov_len);
-		err = HTTP_PARSER_ERRNO(&c->rq->resp);
-		evbuffer_drain(in, n);
-		if (err == HPE_PAUSED)
-			http_parser_pause(&c->rq->resp, 0);
-		else if (err != HPE_OK) {
-			upstream_close(c);
-			conn_timer_clear(c);
-			decide_fact(c, 0, NULL);
-			return;
-		}
-		if (n == 0)
-			break;
-	}
-	if (!c->resp_done)
-		return;
-	c->lookup_active = 0;
-	conn_timer_clear(c);
-	if (!http_should_keep_alive(&c->rq->resp))
-		upstream_close(c);
-	decide_fact(c, c->rq->resp.status_code, c->lookup_body);
-}
-
 /* The engine's output drained: resume a paused client upload. */
 static void
 upstream_writecb(struct bufferevent *bev, void *arg)
@@ -350,15 +273,6 @@ upstream_eventcb(struct bufferevent *bev, short what, void *arg)
 		c->up_ready = 1;
 		if (c->timer_kind == TIMER_CONNECT)
 			conn_timer_clear(c);
-		return;
-	}
-	if (c->lookup_active) {
-		if (!c->up_ready)
-			log_warn("conn %llu: engine %s",
-			    (unsigned long long)c->id, proxy->upstream.spec);
-		upstream_close(c);
-		conn_timer_clear(c);
-		decide_fact(c, 0, NULL);
 		return;
 	}
 	switch (c->state) {
@@ -405,8 +319,6 @@ resp_on_headers_complete(http_parser *p)
 	struct conn	*c = p->data;
 
 	c->resp_head_done = 1;
-	if (c->lookup_active)
-		return 0;
 	if (p->status_code == 101 || (c->hijack_route &&
 	    p->status_code == 200 && !(p->flags & F_CHUNKED) &&
 	    p->content_length == ULLONG_MAX)) {
@@ -418,19 +330,6 @@ resp_on_headers_complete(http_parser *p)
 	if (c->rq->reqp.method == HTTP_HEAD)
 		return 1;
 	return 0;
-}
-
-/* http-parser (response): body bytes matter only for lookups. */
-static int
-resp_on_body(http_parser *p, const char *at, size_t len)
-{
-	struct conn	*c = p->data;
-
-	if (!c->lookup_active)
-		return 0;
-	if (evbuffer_get_length(c->lookup_body) + len > DOCKGATE_LOOKUP_MAX)
-		return -1;
-	return evbuffer_add(c->lookup_body, at, len);
 }
 
 /* http-parser (response): the answer is complete. */
