@@ -626,36 +626,29 @@ create_user(struct eval *ev, json_t *cfg)
 	return (rc);
 }
 
-/* The wrapper's own fields (runconfig ContainerConfigWrapper). */
-static const struct jf_field create_wrapper_fields[] = {
-	{ "HostConfig", JF_OBJ, &schema_hostconfig },
-	{ "NetworkingConfig", JF_OBJ, &schema_networking },
-	{ "Cpuset", JF_STR, NULL },
-};
-static const struct jf_schema create_wrapper = {
-	"ContainerConfigWrapper", create_wrapper_fields, 3, 1
-};
-
 /*
  * Split the create body the way the engine decodes it: Config fields,
  * the wrapper's fields, deprecated host-config fields at the top level.
  * Each field once, whatever the spelling.
  */
 static int
-create_split(struct eval *ev, json_t *body, json_t *cfg, json_t *top,
+create_split(struct eval *ev, const struct jn *body, json_t *cfg, json_t *top,
     json_t **inner, json_t **net, json_t **cpuset)
 {
 	const char		*seen[3][128], *k, *prev;
-	const struct jf_schema	*sch[3] = { &create_wrapper,
+	const struct jf_schema	*sch[3] = { &schema_create_wrapper,
 	    &schema_config, &schema_hostconfig };
-	json_t			*v, *c, *dst;
+	const struct jn		*v;
+	struct jf_path		 root;
+	json_t			*c, *dst;
 	size_t			 s;
 	int			 idx = -1;
 
 	memset(seen, 0, sizeof(seen));
-	json_object_foreach(body, k, v) {
+	for (v = body->u.kid; v != NULL; v = v->next) {
+		k = v->key;
 		for (s = 0; s < 3; s++)
-			if ((idx = jf_field_index(sch[s], k)) != -1)
+			if ((idx = jf_field_index_jn(sch[s], v)) != -1)
 				break;
 		if (s == 3)
 			return (ev_deny(ev, 403, "unknown_field", "unknown"
@@ -667,8 +660,12 @@ create_split(struct eval *ev, json_t *body, json_t *cfg, json_t *top,
 			    " or in two spellings", prev, k,
 			    sch[s]->fields[idx].name));
 		seen[s][idx] = k;
-		if (jf_canon_value(ev, &sch[s]->fields[idx], v,
-		    sch[s]->fields[idx].name, &c) != EV_OK)
+		root.up = NULL;
+		root.s = sch[s]->fields[idx].name;
+		root.idx = 0;
+		root.kind = JFP_ROOT;
+		if (jf_canon_value(ev, &sch[s]->fields[idx], v, &root,
+		    &c) != EV_OK)
 			return (EV_DONE);
 		if (c == NULL)
 			continue;
@@ -682,7 +679,8 @@ create_split(struct eval *ev, json_t *body, json_t *cfg, json_t *top,
 				*cpuset = c;
 			continue;
 		}
-		if (json_object_set_new(dst, sch[s]->fields[idx].name, c) == -1)
+		if (json_object_set_new_nocheck(dst, sch[s]->fields[idx].name,
+		    c) == -1)
 			return (ev_deny(ev, 500, "internal", "out of memory"));
 	}
 	return (EV_OK);
@@ -781,19 +779,24 @@ create_owner(struct eval *ev, json_t *cfg, json_t *hc, json_t *net)
 int
 create_eval(struct eval *ev)
 {
-	json_t	*body, *cfg, *top, *inner = NULL, *net = NULL;
-	json_t	*cpuset = NULL, *hc = NULL;
-	int	 rc = EV_DONE;
+	struct jn_arena	 arena;
+	struct jn	*body;
+	json_t		*cfg, *top, *inner = NULL, *net = NULL;
+	json_t		*cpuset = NULL, *hc = NULL;
+	int		 rc = EV_DONE;
 
-	if ((body = jf_parse(ev, 0)) == NULL)
+	jn_arena_init(&arena);
+	if ((body = jn_parse(ev, &arena, 0)) == NULL) {
+		jn_arena_free(&arena);
 		return (EV_DONE);
+	}
 	cfg = json_object();
 	top = json_object();
 	if (cfg == NULL || top == NULL) {
 		ev_deny(ev, 500, "internal", "out of memory");
 		goto out;
 	}
-	if (!json_is_object(body)) {
+	if (body->type != JN_OBJ) {
 		ev_malformed(ev, "the create body must be a JSON object");
 		goto out;
 	}
@@ -815,7 +818,8 @@ create_eval(struct eval *ev)
 	}
 	rc = ev_set_body(ev, cfg);
 out:
-	json_decref(body);
+	jf_cache_clear(ev);
+	jn_arena_free(&arena);
 	json_decref(cfg);
 	json_decref(top);
 	json_decref(inner);
@@ -829,20 +833,26 @@ out:
 int
 update_eval(struct eval *ev)
 {
-	json_t		*body, *u = NULL;
+	struct jn_arena	 arena;
+	struct jn	*body;
+	struct jf_path	 root = { NULL, "", 0, JFP_ROOT };
+	json_t		*u = NULL;
 	const char	*v;
 	int		 rc = EV_DONE;
 	size_t		 i;
 	static const char *const dev[] = { "Devices", "DeviceCgroupRules",
 	    "DeviceRequests", NULL };
 
-	if ((body = jf_parse(ev, 0)) == NULL)
+	jn_arena_init(&arena);
+	if ((body = jn_parse(ev, &arena, 0)) == NULL) {
+		jn_arena_free(&arena);
 		return (EV_DONE);
-	if (!json_is_object(body)) {
+	}
+	if (body->type != JN_OBJ) {
 		ev_malformed(ev, "the update body must be a JSON object");
 		goto out;
 	}
-	if (jf_canon(ev, &schema_update, body, "", &u) != EV_OK)
+	if (jf_canon_jn(ev, &schema_update, body, &root, &u) != EV_OK)
 		goto out;
 	for (i = 0; dev[i] != NULL; i++)
 		if (!ev->pr->devices && create_nonempty(u, dev[i])) {
@@ -860,7 +870,8 @@ update_eval(struct eval *ev)
 		goto out;
 	rc = ev_set_body(ev, u);
 out:
-	json_decref(body);
+	jf_cache_clear(ev);
+	jn_arena_free(&arena);
 	json_decref(u);
 	return (rc);
 }
@@ -883,18 +894,24 @@ int
 exec_eval(struct eval *ev)
 {
 	const struct policy_fact	*f;
-	json_t				*body, *x = NULL, *j;
+	struct jn_arena			 arena;
+	struct jn			*body;
+	struct jf_path			 root = { NULL, "", 0, JFP_ROOT };
+	json_t				*x = NULL, *j;
 	const char			*user;
 	char				 id[256], *enc, path[900];
 	int				 rc = EV_DONE;
 
-	if ((body = jf_parse(ev, 0)) == NULL)
+	jn_arena_init(&arena);
+	if ((body = jn_parse(ev, &arena, 0)) == NULL) {
+		jn_arena_free(&arena);
 		return (EV_DONE);
-	if (!json_is_object(body)) {
+	}
+	if (body->type != JN_OBJ) {
 		ev_malformed(ev, "the exec body must be a JSON object");
 		goto out;
 	}
-	if (jf_canon(ev, &schema_exec, body, "", &x) != EV_OK)
+	if (jf_canon_jn(ev, &schema_exec, body, &root, &x) != EV_OK)
 		goto out;
 	if (json_is_true(json_object_get(x, "Privileged")) &&
 	    !ev->pr->privileged) {
@@ -940,7 +957,8 @@ exec_eval(struct eval *ev)
 	}
 	rc = ev_set_body(ev, x);
 out:
-	json_decref(body);
+	jf_cache_clear(ev);
+	jn_arena_free(&arena);
 	json_decref(x);
 	return (rc);
 }

@@ -9,7 +9,6 @@
 
 #include "policy-int.h"
 
-#define EP_MAX_SEGS	64
 
 /* The contract's default endpoints.allow list. */
 const char *const endpoint_defaults[] = {
@@ -123,8 +122,8 @@ endpoint_split(const char *path, const char **seg, size_t *len, size_t *n)
 
 /* Match pattern segments against path segments (** is one or more). */
 static int
-endpoint_segs(const char **ps, const size_t *pl, size_t pn,
-    const char **rs, const size_t *rl, size_t rn)
+endpoint_segs(const char *const *ps, const size_t *pl, size_t pn,
+    const char *const *rs, const size_t *rl, size_t rn)
 {
 	size_t	k;
 
@@ -148,45 +147,83 @@ endpoint_segs(const char **ps, const size_t *pl, size_t pn,
 	    rn - 1));
 }
 
-/* Does "METHOD /pattern" match method and route? */
-int
-endpoint_match(const char *pat, const char *method, const char *route)
+/* Split a request's route once, for every pattern it is matched with. */
+void
+endpoint_route(struct ep_route *r, const char *method, const char *route)
 {
-	const char	*sp, *ps[EP_MAX_SEGS], *rs[EP_MAX_SEGS];
-	size_t		 pl[EP_MAX_SEGS], rl[EP_MAX_SEGS], pn, rn, ml;
+	r->method = method;
+	r->mlen = strlen(method);
+	r->ok = endpoint_split(route, r->seg, r->len, &r->n) == 0;
+}
+
+/* Does "METHOD /pattern" match a split route? */
+int
+endpoint_match_route(const char *pat, const struct ep_route *r)
+{
+	const char	*sp, *ps[EP_MAX_SEGS];
+	size_t		 pl[EP_MAX_SEGS], pn, ml;
 
 	if ((sp = strchr(pat, ' ')) == NULL)
 		return (0);
 	ml = sp - pat;
 	if (!(ml == 1 && pat[0] == '*') &&
-	    (strlen(method) != ml || memcmp(pat, method, ml) != 0))
+	    (r->mlen != ml || memcmp(pat, r->method, ml) != 0))
 		return (0);
-	if (endpoint_split(sp + 1, ps, pl, &pn) == -1 ||
-	    endpoint_split(route, rs, rl, &rn) == -1)
+	if (!r->ok || endpoint_split(sp + 1, ps, pl, &pn) == -1)
 		return (0);
-	return (endpoint_segs(ps, pl, pn, rs, rl, rn));
+	return (endpoint_segs(ps, pl, pn, r->seg, r->len, r->n));
+}
+
+/* Does "METHOD /pattern" match method and route? */
+int
+endpoint_match(const char *pat, const char *method, const char *route)
+{
+	struct ep_route	r;
+
+	endpoint_route(&r, method, route);
+	return (endpoint_match_route(pat, &r));
 }
 
 /* The first pattern of a list that matches, or NULL. */
 const char *
-endpoint_find(const struct strlist *l, const char *method, const char *route)
+endpoint_find_route(const struct strlist *l, const struct ep_route *r)
 {
 	size_t	i;
 
 	for (i = 0; i < l->n; i++)
-		if (endpoint_match(l->v[i], method, route))
+		if (endpoint_match_route(l->v[i], r))
 			return (l->v[i]);
 	return (NULL);
 }
 
 /* The first default pattern that matches, or NULL. */
 const char *
-endpoint_find_default(const char *method, const char *route)
+endpoint_find_default_route(const struct ep_route *r)
 {
 	size_t	i;
 
 	for (i = 0; endpoint_defaults[i] != NULL; i++)
-		if (endpoint_match(endpoint_defaults[i], method, route))
+		if (endpoint_match_route(endpoint_defaults[i], r))
 			return (endpoint_defaults[i]);
 	return (NULL);
+}
+
+/* The first pattern of a list that matches, or NULL. */
+const char *
+endpoint_find(const struct strlist *l, const char *method, const char *route)
+{
+	struct ep_route	r;
+
+	endpoint_route(&r, method, route);
+	return (endpoint_find_route(l, &r));
+}
+
+/* The first default pattern that matches, or NULL. */
+const char *
+endpoint_find_default(const char *method, const char *route)
+{
+	struct ep_route	r;
+
+	endpoint_route(&r, method, route);
+	return (endpoint_find_default_route(&r));
 }

@@ -168,17 +168,204 @@ ev_encode(const char *s, int keep_slash)
 	return (out);
 }
 
+/* A growing output buffer for ev_dump(). */
+struct ev_buf {
+	char	*b;
+	size_t	 n, cap;
+	int	 err;
+};
+
+static void
+ev_buf_grow(struct ev_buf *o, size_t more)
+{
+	size_t	 cap;
+	char	*nb;
+
+	if (o->err)
+		return;
+	for (cap = o->cap ? o->cap : 256; cap < o->n + more + 1; cap *= 2)
+		;
+	if ((nb = realloc(o->b, cap)) == NULL) {
+		o->err = 1;
+		return;
+	}
+	o->b = nb;
+	o->cap = cap;
+}
+
+static inline void
+ev_buf_put(struct ev_buf *o, const char *s, size_t n)
+{
+	if (o->n + n + 1 > o->cap) {
+		ev_buf_grow(o, n);
+		if (o->err)
+			return;
+	}
+	memcpy(o->b + o->n, s, n);
+	o->n += n;
+}
+
+static inline void
+ev_buf_putc(struct ev_buf *o, char c)
+{
+	if (o->n + 2 > o->cap) {
+		ev_buf_grow(o, 1);
+		if (o->err)
+			return;
+	}
+	o->b[o->n++] = c;
+}
+
+/* A string as jansson's dump_string() writes it (no flags): ", \ and
+ * control characters escaped, everything else (UTF-8) as it is. */
+static void
+ev_dump_string(struct ev_buf *o, const char *s, size_t len)
+{
+	static const char	 hex[] = "0123456789ABCDEF";
+	const unsigned char	*p = (const unsigned char *)s, *end = p + len;
+	const unsigned char	*run;
+	char			 seq[6];
+
+	ev_buf_putc(o, '"');
+	while (p < end) {
+		run = p;
+		while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
+			p++;
+		if (p > run)
+			ev_buf_put(o, (const char *)run, p - run);
+		if (p == end)
+			break;
+		switch (*p) {
+		case '"':
+			ev_buf_put(o, "\\\"", 2);
+			break;
+		case '\\':
+			ev_buf_put(o, "\\\\", 2);
+			break;
+		case '\b':
+			ev_buf_put(o, "\\b", 2);
+			break;
+		case '\f':
+			ev_buf_put(o, "\\f", 2);
+			break;
+		case '\n':
+			ev_buf_put(o, "\\n", 2);
+			break;
+		case '\r':
+			ev_buf_put(o, "\\r", 2);
+			break;
+		case '\t':
+			ev_buf_put(o, "\\t", 2);
+			break;
+		default:
+			seq[0] = '\\';
+			seq[1] = 'u';
+			seq[2] = '0';
+			seq[3] = '0';
+			seq[4] = hex[*p >> 4];
+			seq[5] = hex[*p & 15];
+			ev_buf_put(o, seq, 6);
+			break;
+		}
+		p++;
+	}
+	ev_buf_putc(o, '"');
+}
+
+/* An integer as "%lld" writes it. */
+static void
+ev_dump_int(struct ev_buf *o, json_int_t v)
+{
+	char			 num[24], *p = num + sizeof(num);
+	unsigned long long	 u;
+
+	u = v < 0 ? 0 - (unsigned long long)v : (unsigned long long)v;
+	do {
+		*--p = '0' + u % 10;
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*--p = '-';
+	ev_buf_put(o, p, num + sizeof(num) - p);
+}
+
+/* json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY), byte for byte. */
+static void
+ev_dump(struct ev_buf *o, json_t *j)
+{
+	const char	*k;
+	json_t		*v;
+	size_t		 i;
+	char		*s;
+	int		 first;
+
+	switch (json_typeof(j)) {
+	case JSON_OBJECT:
+		ev_buf_putc(o, '{');
+		first = 1;
+		json_object_foreach(j, k, v) {
+			if (!first)
+				ev_buf_putc(o, ',');
+			first = 0;
+			ev_dump_string(o, k, strlen(k));
+			ev_buf_putc(o, ':');
+			ev_dump(o, v);
+		}
+		ev_buf_putc(o, '}');
+		break;
+	case JSON_ARRAY:
+		ev_buf_putc(o, '[');
+		json_array_foreach(j, i, v) {
+			if (i > 0)
+				ev_buf_putc(o, ',');
+			ev_dump(o, v);
+		}
+		ev_buf_putc(o, ']');
+		break;
+	case JSON_STRING:
+		ev_dump_string(o, json_string_value(j), json_string_length(j));
+		break;
+	case JSON_INTEGER:
+		ev_dump_int(o, json_integer_value(j));
+		break;
+	case JSON_REAL:
+		if ((s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY)) ==
+		    NULL) {
+			o->err = 1;
+			break;
+		}
+		ev_buf_put(o, s, strlen(s));
+		free(s);
+		break;
+	case JSON_TRUE:
+		ev_buf_put(o, "true", 4);
+		break;
+	case JSON_FALSE:
+		ev_buf_put(o, "false", 5);
+		break;
+	case JSON_NULL:
+		ev_buf_put(o, "null", 4);
+		break;
+	}
+}
+
 /* Serialise a body to forward into the result (replacing any). */
 int
 ev_set_body(struct eval *ev, json_t *j)
 {
-	char	*s;
+	struct ev_buf	o;
 
-	if ((s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+	memset(&o, 0, sizeof(o));
+	ev_buf_grow(&o, ev->req->body_len + 256);
+	ev_dump(&o, j);
+	if (o.err) {
+		free(o.b);
 		return (ev_deny(ev, 500, "internal", "out of memory"));
+	}
+	o.b[o.n] = '\0';
 	free(ev->res->body);
-	ev->res->body = s;
-	ev->res->body_len = strlen(s);
+	ev->res->body = o.b;
+	ev->res->body_len = o.n;
 	return (EV_OK);
 }
 
@@ -400,12 +587,14 @@ static const char *const eval_streams[] = {
 enum policy_body_mode
 policy_body_mode(const struct policy_req *req)
 {
-	size_t	i;
+	struct ep_route	r;
+	size_t		i;
 
 	if (req->route == NULL)
 		return (POLICY_BODY_BUFFER);
+	endpoint_route(&r, req->method, req->route);
 	for (i = 0; eval_streams[i] != NULL; i++)
-		if (endpoint_match(eval_streams[i], req->method, req->route))
+		if (endpoint_match_route(eval_streams[i], &r))
 			return (POLICY_BODY_STREAM);
 	return (POLICY_BODY_BUFFER);
 }
@@ -417,7 +606,8 @@ policy_eval(const struct policy *pol, const struct policy_profile *pr,
     struct policy_result *res)
 {
 	struct eval	 ev;
-	const char	*pat;
+	struct ep_route	 route;
+	const char	*pat, *allow;
 	size_t		 i;
 	int		 rc = EV_OK;
 
@@ -444,8 +634,9 @@ policy_eval(const struct policy *pol, const struct policy_profile *pr,
 		ev_malformed(&ev, "bad request path");
 		return (0);
 	}
-	pat = pr->ep_allow_set ? endpoint_find(&pr->ep_allow, req->method,
-	    req->route) : endpoint_find_default(req->method, req->route);
+	endpoint_route(&route, req->method, req->route);
+	pat = allow = pr->ep_allow_set ? endpoint_find_route(&pr->ep_allow,
+	    &route) : endpoint_find_default_route(&route);
 	if (pr->unrestricted) {
 		if (pat != NULL)
 			snprintf(res->endpoint, sizeof(res->endpoint), "%s",
@@ -455,15 +646,13 @@ policy_eval(const struct policy *pol, const struct policy_profile *pr,
 		    " unrestricted", pr->name);
 		return (0);
 	}
-	if ((pat = endpoint_find(&pr->ep_deny, req->method,
-	    req->route)) != NULL) {
+	if ((pat = endpoint_find_route(&pr->ep_deny, &route)) != NULL) {
 		snprintf(res->endpoint, sizeof(res->endpoint), "%s", pat);
 		ev_deny(&ev, 403, "endpoints", "%s %s is denied by"
 		    " endpoints.deny \"%s\"", req->method, req->route, pat);
 		return (0);
 	}
-	pat = pr->ep_allow_set ? endpoint_find(&pr->ep_allow, req->method,
-	    req->route) : endpoint_find_default(req->method, req->route);
+	pat = allow;
 	if (pat == NULL) {
 		ev_deny(&ev, 403, "endpoints", "%s %s is not in"
 		    " endpoints.allow", req->method, req->route);
@@ -476,8 +665,7 @@ policy_eval(const struct policy *pol, const struct policy_profile *pr,
 	rc = owner_eval(&ev);
 	for (i = 0; rc == EV_OK &&
 	    i < sizeof(eval_handlers) / sizeof(eval_handlers[0]); i++)
-		if (endpoint_match(eval_handlers[i].pat, req->method,
-		    req->route)) {
+		if (endpoint_match_route(eval_handlers[i].pat, &route)) {
 			rc = eval_handlers[i].fn(&ev);
 			break;
 		}

@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
+#include <limits.h>
+#include <stdint.h>
 
 #include "policy-int.h"
 
@@ -44,19 +47,205 @@ jf_fold(const char *key, char *out, size_t len)
 	return (0);
 }
 
+/* The hash of an upper-case name (for struct jf_lookup). */
+static inline unsigned int
+jf_hash_step(unsigned int h, unsigned char c)
+{
+	return ((h ^ c) * 16777619u);
+}
+
+/* Build a schema's lookup: each field's upper-cased name hashed. */
+static void
+jf_lookup_build(const struct jf_schema *s)
+{
+	struct jf_lookup	*lk = s->lookup;
+	const char		*n;
+	unsigned int		 h, slot;
+	size_t			 i, l;
+
+	memset(lk->slot, 0, sizeof(lk->slot));
+	memset(lk->exact, 0, sizeof(lk->exact));
+	lk->exact_ok = 0;
+	if (s->nfields > 128)
+		return;
+	lk->exact_ok = 1;
+	for (i = 0; i < s->nfields; i++)
+		for (l = i + 1; l < s->nfields; l++)
+			if (strcasecmp(s->fields[i].name,
+			    s->fields[l].name) == 0)
+				lk->exact_ok = 0;
+	for (i = 0; i < s->nfields; i++) {
+		n = s->fields[i].name;
+		h = 2166136261u;
+		for (l = 0; n[l] != '\0'; l++)
+			h = jf_hash_step(h, (n[l] >= 'a' && n[l] <= 'z') ?
+			    n[l] - 32 : n[l]);
+		lk->len[i] = (unsigned char)l;
+		for (slot = h & (JF_LOOKUP_SLOTS - 1); lk->slot[slot] != 0;
+		    slot = (slot + 1) & (JF_LOOKUP_SLOTS - 1))
+			;
+		lk->slot[slot] = (unsigned char)(i + 1);
+		h = 2166136261u;
+		for (l = 0; n[l] != '\0'; l++)
+			h = jf_hash_step(h, (unsigned char)n[l]);
+		for (slot = h & (JF_LOOKUP_SLOTS - 1); lk->exact[slot] != 0;
+		    slot = (slot + 1) & (JF_LOOKUP_SLOTS - 1))
+			;
+		lk->exact[slot] = (unsigned char)(i + 1);
+	}
+}
+
+static pthread_once_t	jf_lookup_once = PTHREAD_ONCE_INIT;
+
+/* Every schema with a lookup, built once per process. */
+static void
+jf_lookup_init(void)
+{
+	size_t	i;
+
+	for (i = 0; schema_indexed[i] != NULL; i++)
+		jf_lookup_build(schema_indexed[i]);
+}
+
+/* Fold a key (jf_fold()) and hash it, once for any number of lookups. */
+void
+jf_key_fold(const char *key, struct jf_key *k)
+{
+	const unsigned char	*p = (const unsigned char *)key;
+	unsigned int		 h = 2166136261u;
+	size_t			 o = 0;
+	unsigned char		 c;
+
+	k->ok = 0;
+	while (*p != '\0') {
+		if (o + 1 >= sizeof(k->f))
+			return;
+		if (*p < 0x80) {
+			c = (*p >= 'a' && *p <= 'z') ? *p - 32 : *p;
+			p++;
+		} else if (p[0] == 0xc5 && p[1] == 0xbf) {
+			c = 'S';		/* U+017F */
+			p += 2;
+		} else if (p[0] == 0xe2 && p[1] == 0x84 && p[2] == 0xaa) {
+			c = 'K';		/* U+212A */
+			p += 3;
+		} else
+			c = *p++;		/* not ASCII: no match */
+		k->f[o++] = c;
+		h = jf_hash_step(h, c);
+	}
+	k->f[o] = '\0';
+	k->len = o;
+	k->hash = h;
+	k->ok = 1;
+}
+
+/* The index of the field a folded key lands on, or -1. */
+int
+jf_field_index_key(const struct jf_schema *s, const struct jf_key *k)
+{
+	const unsigned char	*n;
+	const struct jf_lookup	*lk = s->lookup;
+	unsigned int		 slot;
+	size_t			 i, l;
+
+	if (!k->ok)
+		return (-1);
+	if (lk == NULL || s->nfields > 128) {
+		for (i = 0; i < s->nfields; i++)
+			if (strcasecmp(k->f, s->fields[i].name) == 0)
+				return ((int)i);
+		return (-1);
+	}
+	pthread_once(&jf_lookup_once, jf_lookup_init);
+	/* f is upper case: it equals a name exactly when it equals the
+	 * name upper-cased (strcasecmp() in the C locale). */
+	for (slot = k->hash & (JF_LOOKUP_SLOTS - 1); lk->slot[slot] != 0;
+	    slot = (slot + 1) & (JF_LOOKUP_SLOTS - 1)) {
+		i = lk->slot[slot] - 1;
+		if (lk->len[i] != k->len)
+			continue;
+		n = (const unsigned char *)s->fields[i].name;
+		for (l = 0; l < k->len; l++)
+			if ((unsigned char)k->f[l] != ((n[l] >= 'a' &&
+			    n[l] <= 'z') ? n[l] - 32 : n[l]))
+				break;
+		if (l == k->len)
+			return ((int)i);
+	}
+	return (-1);
+}
+
+/*
+ * The index of the field a parsed key lands on, or -1. A key spelled
+ * exactly as a field (what clients send) is found by the hash the parser
+ * took; any other spelling is folded. Same answer as jf_field_index().
+ */
+int
+jf_field_index_jn(const struct jf_schema *s, const struct jn *v)
+{
+	const struct jf_lookup	*lk = s->lookup;
+	struct jf_key		 k;
+	unsigned int		 slot;
+	size_t			 i;
+
+	if (lk != NULL && s->nfields <= 128) {
+		pthread_once(&jf_lookup_once, jf_lookup_init);
+		if (lk->exact_ok)
+			for (slot = v->keyhash & (JF_LOOKUP_SLOTS - 1);
+			    lk->exact[slot] != 0;
+			    slot = (slot + 1) & (JF_LOOKUP_SLOTS - 1)) {
+				i = lk->exact[slot] - 1;
+				if (lk->len[i] == v->keylen &&
+				    memcmp(s->fields[i].name, v->key,
+				    v->keylen) == 0)
+					return ((int)i);
+			}
+	}
+	jf_key_fold(v->key, &k);
+	return (jf_field_index_key(s, &k));
+}
+
 /* The index of the field key lands on, or -1. */
 int
 jf_field_index(const struct jf_schema *s, const char *key)
 {
-	char	f[JF_KEY_MAX];
-	size_t	i;
+	struct jf_key	k;
 
-	if (jf_fold(key, f, sizeof(f)) == -1)
-		return (-1);
-	for (i = 0; i < s->nfields; i++)
-		if (strcasecmp(f, s->fields[i].name) == 0)
-			return ((int)i);
-	return (-1);
+	jf_key_fold(key, &k);
+	return (jf_field_index_key(s, &k));
+}
+
+/* Drop the leaves one decision shared (see jf_leaf_*). */
+void
+jf_cache_clear(struct eval *ev)
+{
+	json_decref(ev->jf_empty);
+	json_decref(ev->jf_zero);
+	ev->jf_empty = ev->jf_zero = NULL;
+}
+
+/* "" and 0 are shared within a decision: nothing changes a string or
+ * an integer value in place, and the serialised body is the same. */
+static json_t *
+jf_leaf_str(struct eval *ev, const char *s, size_t n)
+{
+	if (n != 0)
+		return (json_stringn_nocheck(s, n));
+	if (ev->jf_empty == NULL &&
+	    (ev->jf_empty = json_stringn_nocheck("", 0)) == NULL)
+		return (NULL);
+	return (json_incref(ev->jf_empty));
+}
+
+static json_t *
+jf_leaf_int(struct eval *ev, json_int_t i)
+{
+	if (i != 0)
+		return (json_integer(i));
+	if (ev->jf_zero == NULL && (ev->jf_zero = json_integer(0)) == NULL)
+		return (NULL);
+	return (json_incref(ev->jf_zero));
 }
 
 /* Parse the request body strictly (exact duplicates and trailing bytes
@@ -89,90 +278,751 @@ jf_parse(struct eval *ev, int allow_empty)
 	return (j);
 }
 
+/*
+ * The arena a parsed body lives in: a first block inside the struct (on
+ * the caller's stack), then malloc'd chunks, all freed at once.
+ */
+struct jn_chunk {
+	struct jn_chunk	*next;
+};
+
+void
+jn_arena_init(struct jn_arena *a)
+{
+	a->cur = a->first;
+	a->end = a->first + sizeof(a->first);
+	a->chunks = NULL;
+}
+
+void
+jn_arena_free(struct jn_arena *a)
+{
+	struct jn_chunk	*c, *n;
+
+	for (c = a->chunks; c != NULL; c = n) {
+		n = c->next;
+		free(c);
+	}
+	jn_arena_init(a);
+}
+
+static void *
+jn_alloc(struct jn_arena *a, size_t n)
+{
+	struct jn_chunk	*c;
+	size_t		 sz;
+	void		*p;
+
+	n = (n + 7) & ~(size_t)7;
+	if ((size_t)(a->end - a->cur) < n) {
+		sz = n + 16 > 32768 ? n + 16 : 32768;
+		if ((c = malloc(sz + sizeof(*c) + 16)) == NULL)
+			return (NULL);
+		c->next = a->chunks;
+		a->chunks = c;
+		a->cur = (char *)(((uintptr_t)(c + 1) + 15) &
+		    ~(uintptr_t)15);
+		a->end = a->cur + sz;
+	}
+	p = a->cur;
+	a->cur += n;
+	return (p);
+}
+
+static struct jn *
+jn_new(struct jn_arena *a, int type)
+{
+	struct jn	*n;
+
+	if ((n = jn_alloc(a, sizeof(*n))) == NULL)
+		return (NULL);
+	memset(n, 0, sizeof(*n));
+	n->type = type;
+	return (n);
+}
+
+static unsigned int
+jn_hash(const char *s, size_t n)
+{
+	unsigned int	h = 2166136261u;
+
+	while (n-- > 0)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return (h);
+}
+
+/* A jansson tree as a jn tree (bodies the fast parser left to jansson). */
+struct jn *
+jn_from_json(struct jn_arena *a, json_t *j)
+{
+	struct jn	*n, *c, **tail;
+	const char	*k;
+	char		*s;
+	json_t		*v;
+	size_t		 i, l;
+
+	switch (json_typeof(j)) {
+	case JSON_OBJECT:
+		n = jn_new(a, JN_OBJ);
+		if (n == NULL)
+			return (NULL);
+		tail = &n->u.kid;
+		json_object_foreach(j, k, v) {
+			if ((c = jn_from_json(a, v)) == NULL)
+				return (NULL);
+			l = strlen(k);
+			if ((s = jn_alloc(a, l + 1)) == NULL)
+				return (NULL);
+			memcpy(s, k, l + 1);
+			c->key = s;
+			c->keylen = l;
+			c->keyhash = jn_hash(s, l);
+			*tail = c;
+			tail = &c->next;
+			n->n++;
+		}
+		return (n);
+	case JSON_ARRAY:
+		n = jn_new(a, JN_ARR);
+		if (n == NULL)
+			return (NULL);
+		tail = &n->u.kid;
+		json_array_foreach(j, i, v) {
+			if ((c = jn_from_json(a, v)) == NULL)
+				return (NULL);
+			*tail = c;
+			tail = &c->next;
+			n->n++;
+		}
+		return (n);
+	case JSON_STRING:
+		if ((n = jn_new(a, JN_STR)) == NULL)
+			return (NULL);
+		n->n = json_string_length(j);
+		if ((s = jn_alloc(a, n->n + 1)) == NULL)
+			return (NULL);
+		memcpy(s, json_string_value(j), n->n);
+		s[n->n] = '\0';
+		n->u.s = s;
+		return (n);
+	case JSON_INTEGER:
+		if ((n = jn_new(a, JN_INT)) != NULL)
+			n->u.i = json_integer_value(j);
+		return (n);
+	case JSON_REAL:
+		if ((n = jn_new(a, JN_REAL)) != NULL)
+			n->u.r = json_real_value(j);
+		return (n);
+	case JSON_TRUE:
+		return (jn_new(a, JN_TRUE));
+	case JSON_FALSE:
+		return (jn_new(a, JN_FALSE));
+	case JSON_NULL:
+	default:
+		return (jn_new(a, JN_NULL));
+	}
+}
+
+/* A deep copy of a jn tree as jansson values. */
+json_t *
+jn_to_json(const struct jn *n)
+{
+	const struct jn	*c;
+	json_t		*o, *v;
+
+	switch (n->type) {
+	case JN_OBJ:
+		if ((o = json_object()) == NULL)
+			return (NULL);
+		for (c = n->u.kid; c != NULL; c = c->next)
+			if ((v = jn_to_json(c)) == NULL ||
+			    json_object_setn_new_nocheck(o, c->key, c->keylen,
+			    v) == -1) {
+				json_decref(o);
+				return (NULL);
+			}
+		return (o);
+	case JN_ARR:
+		if ((o = json_array()) == NULL)
+			return (NULL);
+		for (c = n->u.kid; c != NULL; c = c->next)
+			if ((v = jn_to_json(c)) == NULL ||
+			    json_array_append_new(o, v) == -1) {
+				json_decref(o);
+				return (NULL);
+			}
+		return (o);
+	case JN_STR:
+		return (json_stringn_nocheck(n->u.s, n->n));
+	case JN_INT:
+		return (json_integer(n->u.i));
+	case JN_REAL:
+		return (json_real(n->u.r));
+	case JN_TRUE:
+		return (json_true());
+	case JN_FALSE:
+		return (json_false());
+	default:
+		return (json_null());
+	}
+}
+
+/*
+ * The fast parser. It accepts only what json_loadb() accepts, as the same
+ * values (strict UTF-8, no NUL, no duplicate key, integers in range); on
+ * anything else (errors, reals, very deep nesting) it gives up and the
+ * body goes to json_loadb(), whose tree or message then counts.
+ */
+struct jp {
+	const unsigned char	*p, *end;
+	struct jn_arena		*a;
+	int			 depth;
+};
+
+#define JP_MAX_DEPTH	256
+
+static inline void
+jp_ws(struct jp *jp)
+{
+	while (jp->p < jp->end && (*jp->p == ' ' || *jp->p == '\n' ||
+	    *jp->p == '\r' || *jp->p == '\t'))
+		jp->p++;
+}
+
+static int
+jp_hex4(const unsigned char *p, unsigned int *v)
+{
+	unsigned int	 c, i;
+
+	*v = 0;
+	for (i = 0; i < 4; i++) {
+		c = p[i];
+		if (c >= '0' && c <= '9')
+			c -= '0';
+		else if (c >= 'a' && c <= 'f')
+			c -= 'a' - 10;
+		else if (c >= 'A' && c <= 'F')
+			c -= 'A' - 10;
+		else
+			return (-1);
+		*v = (*v << 4) | c;
+	}
+	return (0);
+}
+
+/* Length of a valid UTF-8 sequence at p (non-ASCII lead), or 0. */
+static size_t
+jp_utf8(const unsigned char *p, const unsigned char *end)
+{
+	unsigned char	c = p[0];
+	size_t		n, i;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return (0);
+	if ((size_t)(end - p) < n)
+		return (0);
+	for (i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return (0);
+	if (c == 0xe0 && p[1] < 0xa0)
+		return (0);		/* overlong */
+	if (c == 0xed && p[1] >= 0xa0)
+		return (0);		/* surrogate */
+	if (c == 0xf0 && p[1] < 0x90)
+		return (0);		/* overlong */
+	if (c == 0xf4 && p[1] >= 0x90)
+		return (0);		/* above U+10FFFF */
+	return (n);
+}
+
+/* A string (jp->p at its opening quote) into the arena. */
+static int
+jp_string(struct jp *jp, const char **out, size_t *len)
+{
+	const unsigned char	*p = jp->p + 1, *start = p, *end = jp->end;
+	unsigned char		*o, *d;
+	unsigned int		 u, u2;
+	size_t			 n;
+
+	while (p < end && *p != '"' && *p != '\\' && *p >= 0x20 &&
+	    *p < 0x80)
+		p++;
+	if (p < end && *p == '"') {
+		n = p - start;
+		if ((o = jn_alloc(jp->a, n + 1)) == NULL)
+			return (-1);
+		memcpy(o, start, n);
+		o[n] = '\0';
+		*out = (const char *)o;
+		*len = n;
+		jp->p = p + 1;
+		return (0);
+	}
+	/* Escapes or UTF-8: decode (never longer than the source). */
+	for (p = start; p < end && *p != '"'; p++)
+		if (*p == '\\')
+			p++;
+	if (p >= end)
+		return (-1);
+	if ((o = jn_alloc(jp->a, (p - start) + 1)) == NULL)
+		return (-1);
+	d = o;
+	p = start;
+	for (;;) {
+		if (p >= end)
+			return (-1);
+		if (*p == '"')
+			break;
+		if (*p < 0x20)
+			return (-1);
+		if (*p < 0x80 && *p != '\\') {
+			*d++ = *p++;
+			continue;
+		}
+		if (*p >= 0x80) {
+			if ((n = jp_utf8(p, end)) == 0)
+				return (-1);
+			memcpy(d, p, n);
+			d += n;
+			p += n;
+			continue;
+		}
+		if (end - p < 2)
+			return (-1);
+		switch (p[1]) {
+		case '"':
+		case '\\':
+		case '/':
+			*d++ = p[1];
+			p += 2;
+			continue;
+		case 'b':
+			*d++ = '\b';
+			p += 2;
+			continue;
+		case 'f':
+			*d++ = '\f';
+			p += 2;
+			continue;
+		case 'n':
+			*d++ = '\n';
+			p += 2;
+			continue;
+		case 'r':
+			*d++ = '\r';
+			p += 2;
+			continue;
+		case 't':
+			*d++ = '\t';
+			p += 2;
+			continue;
+		case 'u':
+			break;
+		default:
+			return (-1);
+		}
+		if (end - p < 6 || jp_hex4(p + 2, &u) == -1 || u == 0)
+			return (-1);
+		p += 6;
+		if (u >= 0xdc00 && u <= 0xdfff)
+			return (-1);
+		if (u >= 0xd800 && u <= 0xdbff) {
+			if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+			    jp_hex4(p + 2, &u2) == -1 || u2 < 0xdc00 ||
+			    u2 > 0xdfff)
+				return (-1);
+			p += 6;
+			u = 0x10000 + ((u - 0xd800) << 10) + (u2 - 0xdc00);
+		}
+		if (u < 0x80)
+			*d++ = u;
+		else if (u < 0x800) {
+			*d++ = 0xc0 | (u >> 6);
+			*d++ = 0x80 | (u & 0x3f);
+		} else if (u < 0x10000) {
+			*d++ = 0xe0 | (u >> 12);
+			*d++ = 0x80 | ((u >> 6) & 0x3f);
+			*d++ = 0x80 | (u & 0x3f);
+		} else {
+			*d++ = 0xf0 | (u >> 18);
+			*d++ = 0x80 | ((u >> 12) & 0x3f);
+			*d++ = 0x80 | ((u >> 6) & 0x3f);
+			*d++ = 0x80 | (u & 0x3f);
+		}
+	}
+	*d = '\0';
+	*out = (const char *)o;
+	*len = d - o;
+	jp->p = p + 1;
+	return (0);
+}
+
+static struct jn	*jp_value(struct jp *);
+
+static struct jn *
+jp_object(struct jp *jp)
+{
+	struct jn	*n, *c, *prev, **tail;
+	const char	*k;
+	size_t		 kl;
+	unsigned int	 h;
+	uint64_t	 bloom[4] = { 0, 0, 0, 0 };
+
+	if ((n = jn_new(jp->a, JN_OBJ)) == NULL)
+		return (NULL);
+	tail = &n->u.kid;
+	jp->p++;
+	jp_ws(jp);
+	if (jp->p < jp->end && *jp->p == '}') {
+		jp->p++;
+		return (n);
+	}
+	for (;;) {
+		if (jp->p >= jp->end || *jp->p != '"' ||
+		    jp_string(jp, &k, &kl) == -1)
+			return (NULL);
+		jp_ws(jp);
+		if (jp->p >= jp->end || *jp->p != ':')
+			return (NULL);
+		jp->p++;
+		if ((c = jp_value(jp)) == NULL)
+			return (NULL);
+		h = jn_hash(k, kl);
+		if (bloom[(h >> 6) & 3] & ((uint64_t)1 << (h & 63))) {
+			for (prev = n->u.kid; prev != NULL; prev = prev->next)
+				if (prev->keyhash == h && prev->keylen == kl &&
+				    memcmp(prev->key, k, kl) == 0)
+					return (NULL);	/* duplicate key */
+		}
+		bloom[(h >> 6) & 3] |= (uint64_t)1 << (h & 63);
+		c->key = k;
+		c->keylen = kl;
+		c->keyhash = h;
+		*tail = c;
+		tail = &c->next;
+		n->n++;
+		jp_ws(jp);
+		if (jp->p >= jp->end)
+			return (NULL);
+		if (*jp->p == '}') {
+			jp->p++;
+			return (n);
+		}
+		if (*jp->p != ',')
+			return (NULL);
+		jp->p++;
+		jp_ws(jp);
+	}
+}
+
+static struct jn *
+jp_array(struct jp *jp)
+{
+	struct jn	*n, *c, **tail;
+
+	if ((n = jn_new(jp->a, JN_ARR)) == NULL)
+		return (NULL);
+	tail = &n->u.kid;
+	jp->p++;
+	jp_ws(jp);
+	if (jp->p < jp->end && *jp->p == ']') {
+		jp->p++;
+		return (n);
+	}
+	for (;;) {
+		if ((c = jp_value(jp)) == NULL)
+			return (NULL);
+		*tail = c;
+		tail = &c->next;
+		n->n++;
+		jp_ws(jp);
+		if (jp->p >= jp->end)
+			return (NULL);
+		if (*jp->p == ']') {
+			jp->p++;
+			return (n);
+		}
+		if (*jp->p != ',')
+			return (NULL);
+		jp->p++;
+	}
+}
+
+static struct jn *
+jp_number(struct jp *jp)
+{
+	const unsigned char	*p = jp->p, *end = jp->end;
+	unsigned long long	 v = 0, lim;
+	struct jn		*n;
+	int			 neg = 0;
+
+	if (*p == '-') {
+		neg = 1;
+		p++;
+	}
+	if (p >= end || *p < '0' || *p > '9')
+		return (NULL);
+	lim = neg ? (unsigned long long)LLONG_MAX + 1 : LLONG_MAX;
+	if (*p == '0') {
+		p++;
+		if (p < end && *p >= '0' && *p <= '9')
+			return (NULL);
+	} else
+		while (p < end && *p >= '0' && *p <= '9') {
+			if (v > (lim - (*p - '0')) / 10)
+				return (NULL);	/* out of range */
+			v = v * 10 + (*p++ - '0');
+		}
+	if (p < end && (*p == '.' || *p == 'e' || *p == 'E'))
+		return (NULL);			/* a real: jansson's */
+	if ((n = jn_new(jp->a, JN_INT)) == NULL)
+		return (NULL);
+	n->u.i = neg ? (json_int_t)(0 - v) : (json_int_t)v;
+	jp->p = p;
+	return (n);
+}
+
+static struct jn *
+jp_value(struct jp *jp)
+{
+	struct jn	*n;
+	const char	*s;
+	size_t		 len, left;
+
+	jp_ws(jp);
+	if (jp->p >= jp->end)
+		return (NULL);
+	left = jp->end - jp->p;
+	switch (*jp->p) {
+	case '{':
+		if (++jp->depth > JP_MAX_DEPTH)
+			return (NULL);
+		n = jp_object(jp);
+		jp->depth--;
+		return (n);
+	case '[':
+		if (++jp->depth > JP_MAX_DEPTH)
+			return (NULL);
+		n = jp_array(jp);
+		jp->depth--;
+		return (n);
+	case '"':
+		if (jp_string(jp, &s, &len) == -1 ||
+		    (n = jn_new(jp->a, JN_STR)) == NULL)
+			return (NULL);
+		n->u.s = s;
+		n->n = len;
+		return (n);
+	case 't':
+		if (left < 4 || memcmp(jp->p, "true", 4) != 0)
+			return (NULL);
+		jp->p += 4;
+		return (jn_new(jp->a, JN_TRUE));
+	case 'f':
+		if (left < 5 || memcmp(jp->p, "false", 5) != 0)
+			return (NULL);
+		jp->p += 5;
+		return (jn_new(jp->a, JN_FALSE));
+	case 'n':
+		if (left < 4 || memcmp(jp->p, "null", 4) != 0)
+			return (NULL);
+		jp->p += 4;
+		return (jn_new(jp->a, JN_NULL));
+	default:
+		return (jp_number(jp));
+	}
+}
+
+/*
+ * Parse the request body strictly, as jf_parse() does, into an arena:
+ * NULL (and a 400) when it is refused.
+ */
+struct jn *
+jn_parse(struct eval *ev, struct jn_arena *a, int allow_empty)
+{
+	const struct policy_req	*req = ev->req;
+	struct jp		 jp;
+	json_error_t		 jerr;
+	struct jn		*n;
+	char			*save;
+	json_t			*j;
+	size_t			 i;
+
+	for (i = 0; req->body != NULL && i < req->body_len; i++)
+		if (req->body[i] != ' ' && req->body[i] != '\t' &&
+		    req->body[i] != '\r' && req->body[i] != '\n')
+			break;
+	if (req->body == NULL || i == req->body_len) {
+		if (allow_empty)
+			return (jn_new(a, JN_NULL));
+		ev_malformed(ev, "the request body is empty");
+		return (NULL);
+	}
+	jp.p = req->body;
+	jp.end = req->body + req->body_len;
+	jp.a = a;
+	jp.depth = 0;
+	save = a->cur;
+	if ((n = jp_value(&jp)) != NULL) {
+		jp_ws(&jp);
+		if (jp.p == jp.end)
+			return (n);
+	}
+	/* Left to jansson: its verdict, its message. */
+	if (a->chunks == NULL)
+		a->cur = save;
+	j = json_loadb((const char *)req->body, req->body_len,
+	    JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	if (j == NULL) {
+		ev_malformed(ev, "bad JSON body at line %d column %d: %s",
+		    jerr.line, jerr.column, jerr.text);
+		return (NULL);
+	}
+	n = jn_from_json(a, j);
+	json_decref(j);
+	if (n == NULL)
+		ev_deny(ev, 500, "internal", "out of memory");
+	return (n);
+}
+
+/* A key path as the error messages spell it (each level cut at 299
+ * bytes, as the fixed buffers it was built in did). */
+static const char *
+jf_path_fmt(const struct jf_path *p, char *buf, size_t len)
+{
+	char		 up[300];
+	const char	*u;
+
+	if (p->kind == JFP_ROOT)
+		return (p->s);
+	u = jf_path_fmt(p->up, up, sizeof(up));
+	switch (p->kind) {
+	case JFP_FIELD:
+		snprintf(buf, len, "%s%s%s", u, u[0] ? "." : "", p->s);
+		break;
+	case JFP_INDEX:
+		snprintf(buf, len, "%s[%zu]", u, p->idx);
+		break;
+	default:
+		snprintf(buf, len, "%s.%s", u, p->s);
+		break;
+	}
+	return (buf);
+}
+
 /* Type mismatch: the engine's decoder would fail; refuse as malformed. */
 static int
-jf_type_error(struct eval *ev, const char *path, const char *want)
+jf_type_error(struct eval *ev, const struct jf_path *path, const char *want)
 {
-	return (ev_malformed(ev, "%s: expected %s", path, want));
+	char	buf[300];
+
+	return (ev_malformed(ev, "%s: expected %s", jf_path_fmt(path, buf,
+	    sizeof(buf)), want));
+}
+
+static int
+jf_oom(struct eval *ev)
+{
+	return (ev_deny(ev, 500, "internal", "out of memory"));
 }
 
 /* Canonicalise a []string. */
 static int
-jf_strlist(struct eval *ev, json_t *v, const char *path, json_t **out)
+jf_strlist(struct eval *ev, const struct jn *v, const struct jf_path *path,
+    json_t **out)
 {
-	json_t	*a, *e;
-	size_t	 i;
+	const struct jn	*e;
+	json_t		*a, *s;
 
-	if (!json_is_array(v))
+	if (v->type != JN_ARR)
 		return (jf_type_error(ev, path, "a list of strings"));
-	json_array_foreach(v, i, e)
-		if (!json_is_string(e))
+	for (e = v->u.kid; e != NULL; e = e->next)
+		if (e->type != JN_STR)
 			return (jf_type_error(ev, path, "a list of strings"));
-	if ((a = json_deep_copy(v)) == NULL)
-		return (ev_deny(ev, 500, "internal", "out of memory"));
+	if ((a = json_array()) == NULL)
+		return (jf_oom(ev));
+	for (e = v->u.kid; e != NULL; e = e->next)
+		if ((s = json_stringn_nocheck(e->u.s, e->n)) == NULL ||
+		    json_array_append_new(a, s) == -1) {
+			json_decref(a);
+			return (jf_oom(ev));
+		}
 	*out = a;
 	return (EV_OK);
 }
 
 /* Canonicalise an object of string values. */
 static int
-jf_strmap(struct eval *ev, json_t *v, const char *path, json_t **out)
+jf_strmap(struct eval *ev, const struct jn *v, const struct jf_path *path,
+    json_t **out)
 {
-	const char	*k;
-	json_t		*e;
+	const struct jn	*e;
+	json_t		*o, *s;
 
-	if (!json_is_object(v))
+	if (v->type != JN_OBJ)
 		return (jf_type_error(ev, path, "an object of strings"));
-	json_object_foreach(v, k, e)
-		if (!json_is_string(e))
+	for (e = v->u.kid; e != NULL; e = e->next)
+		if (e->type != JN_STR)
 			return (jf_type_error(ev, path,
 			    "an object of strings"));
-	if ((*out = json_deep_copy(v)) == NULL)
-		return (ev_deny(ev, 500, "internal", "out of memory"));
+	if ((o = json_object()) == NULL)
+		return (jf_oom(ev));
+	for (e = v->u.kid; e != NULL; e = e->next)
+		if ((s = json_stringn_nocheck(e->u.s, e->n)) == NULL ||
+		    json_object_setn_new_nocheck(o, e->key, e->keylen,
+		    s) == -1) {
+			json_decref(o);
+			return (jf_oom(ev));
+		}
+	*out = o;
 	return (EV_OK);
 }
 
 /* Canonicalise one value of a field; *out is NULL for a JSON null. */
 int
-jf_canon_value(struct eval *ev, const struct jf_field *f, json_t *v,
-    const char *path, json_t **out)
+jf_canon_value(struct eval *ev, const struct jf_field *f, const struct jn *v,
+    const struct jf_path *path, json_t **out)
 {
-	char		 p[300];
-	const char	*k;
-	json_t		*o = NULL, *e, *c;
+	const struct jn	*e;
+	struct jf_path	 p;
+	json_t		*o = NULL, *c;
 	size_t		 i;
 
 	*out = NULL;
-	if (json_is_null(v))
+	if (v->type == JN_NULL)
 		return (EV_OK);
 	switch (f->type) {
 	case JF_BOOL:
-		if (!json_is_boolean(v))
+		if (v->type != JN_TRUE && v->type != JN_FALSE)
 			return (jf_type_error(ev, path, "true or false"));
-		*out = json_boolean(json_is_true(v));
+		*out = json_boolean(v->type == JN_TRUE);
 		return (EV_OK);
 	case JF_INT:
 	case JF_UINT:
-		if (!json_is_integer(v) || (f->type == JF_UINT &&
-		    json_integer_value(v) < 0))
+		if (v->type != JN_INT || (f->type == JF_UINT && v->u.i < 0))
 			return (jf_type_error(ev, path, "an integer"));
-		*out = json_integer(json_integer_value(v));
+		*out = jf_leaf_int(ev, v->u.i);
 		break;
 	case JF_STR:
-		if (!json_is_string(v))
+		if (v->type != JN_STR)
 			return (jf_type_error(ev, path, "a string"));
-		*out = json_stringn(json_string_value(v),
-		    json_string_length(v));
+		*out = jf_leaf_str(ev, v->u.s, v->n);
 		break;
 	case JF_STRLIST:
 		return (jf_strlist(ev, v, path, out));
 	case JF_STRSLICE:
-		if (json_is_string(v)) {
+		if (v->type == JN_STR) {
 			if ((o = json_array()) == NULL ||
-			    json_array_append(o, v) == -1) {
+			    (c = json_stringn_nocheck(v->u.s, v->n)) ==
+			    NULL || json_array_append_new(o, c) == -1) {
 				json_decref(o);
-				return (ev_deny(ev, 500, "internal",
-				    "out of memory"));
+				return (jf_oom(ev));
 			}
 			*out = o;
 			return (EV_OK);
@@ -181,92 +1031,95 @@ jf_canon_value(struct eval *ev, const struct jf_field *f, json_t *v,
 	case JF_STRMAP:
 		return (jf_strmap(ev, v, path, out));
 	case JF_SET:
-		if (!json_is_object(v))
+		if (v->type != JN_OBJ)
 			return (jf_type_error(ev, path, "an object"));
-		if ((o = json_object()) == NULL)
-			return (ev_deny(ev, 500, "internal", "out of memory"));
-		json_object_foreach(v, k, e) {
-			if (!json_is_object(e) && !json_is_null(e)) {
-				json_decref(o);
+		for (e = v->u.kid; e != NULL; e = e->next)
+			if (e->type != JN_OBJ && e->type != JN_NULL)
 				return (jf_type_error(ev, path,
 				    "an object of {}"));
-			}
-			if (json_object_set_new(o, k, json_object()) == -1) {
+		if ((o = json_object()) == NULL)
+			return (jf_oom(ev));
+		for (e = v->u.kid; e != NULL; e = e->next)
+			if (json_object_setn_new_nocheck(o, e->key, e->keylen,
+			    json_object()) == -1) {
 				json_decref(o);
-				return (ev_deny(ev, 500, "internal",
-				    "out of memory"));
+				return (jf_oom(ev));
 			}
-		}
 		*out = o;
 		return (EV_OK);
 	case JF_OBJ:
-		if (!json_is_object(v))
+		if (v->type != JN_OBJ)
 			return (jf_type_error(ev, path, "an object"));
-		return (jf_canon(ev, f->sub, v, path, out));
+		return (jf_canon_jn(ev, f->sub, v, path, out));
 	case JF_OBJLIST:
-		if (!json_is_array(v))
+		if (v->type != JN_ARR)
 			return (jf_type_error(ev, path, "a list of objects"));
 		if ((o = json_array()) == NULL)
-			return (ev_deny(ev, 500, "internal", "out of memory"));
-		json_array_foreach(v, i, e) {
-			snprintf(p, sizeof(p), "%s[%zu]", path, i);
-			if (!json_is_object(e)) {
+			return (jf_oom(ev));
+		p.up = path;
+		p.s = NULL;
+		p.kind = JFP_INDEX;
+		for (i = 0, e = v->u.kid; e != NULL; e = e->next, i++) {
+			p.idx = i;
+			if (e->type != JN_OBJ) {
 				json_decref(o);
-				return (jf_type_error(ev, p, "an object"));
+				return (jf_type_error(ev, &p, "an object"));
 			}
-			if (jf_canon(ev, f->sub, e, p, &c) != EV_OK) {
+			if (jf_canon_jn(ev, f->sub, e, &p, &c) != EV_OK) {
 				json_decref(o);
 				return (EV_DONE);
 			}
 			if (json_array_append_new(o, c) == -1) {
 				json_decref(o);
-				return (ev_deny(ev, 500, "internal",
-				    "out of memory"));
+				return (jf_oom(ev));
 			}
 		}
 		*out = o;
 		return (EV_OK);
 	case JF_OBJMAP:
 	case JF_OBJLISTMAP:
-		if (!json_is_object(v))
+		if (v->type != JN_OBJ)
 			return (jf_type_error(ev, path, "an object"));
 		if ((o = json_object()) == NULL)
-			return (ev_deny(ev, 500, "internal", "out of memory"));
-		json_object_foreach(v, k, e) {
-			struct jf_field	 sub = { k, JF_OBJ, f->sub };
+			return (jf_oom(ev));
+		p.up = path;
+		p.kind = JFP_MAPKEY;
+		p.idx = 0;
+		for (e = v->u.kid; e != NULL; e = e->next) {
+			struct jf_field	 sub = { e->key, JF_OBJ, f->sub };
 
-			snprintf(p, sizeof(p), "%s.%s", path, k);
+			p.s = e->key;
 			if (f->type == JF_OBJLISTMAP)
 				sub.type = JF_OBJLIST;
-			if (json_is_null(e))
+			if (e->type == JN_NULL)
 				c = json_null();
-			else if (jf_canon_value(ev, &sub, e, p, &c) != EV_OK) {
+			else if (jf_canon_value(ev, &sub, e, &p, &c) != EV_OK) {
 				json_decref(o);
 				return (EV_DONE);
 			}
-			if (json_object_set_new(o, k, c) == -1) {
+			if (json_object_setn_new_nocheck(o, e->key, e->keylen,
+			    c) == -1) {
 				json_decref(o);
-				return (ev_deny(ev, 500, "internal",
-				    "out of memory"));
+				return (jf_oom(ev));
 			}
 		}
 		*out = o;
 		return (EV_OK);
 	case JF_UINT2:
-		if (!json_is_array(v) || json_array_size(v) > 2)
+		if (v->type != JN_ARR || v->n > 2)
 			return (jf_type_error(ev, path, "[height, width]"));
-		json_array_foreach(v, i, e)
-			if (!json_is_integer(e) || json_integer_value(e) < 0)
+		for (e = v->u.kid; e != NULL; e = e->next)
+			if (e->type != JN_INT || e->u.i < 0)
 				return (jf_type_error(ev, path,
 				    "[height, width]"));
-		*out = json_deep_copy(v);
+		*out = jn_to_json(v);
 		break;
 	case JF_ANY:
-		*out = json_deep_copy(v);
+		*out = jn_to_json(v);
 		break;
 	}
 	if (*out == NULL)
-		return (ev_deny(ev, 500, "internal", "out of memory"));
+		return (jf_oom(ev));
 	return (EV_OK);
 }
 
@@ -276,48 +1129,80 @@ jf_canon_value(struct eval *ev, const struct jf_field *f, json_t *v,
  * key: 403 when the schema says so, else dropped (the engine ignores it).
  */
 int
-jf_canon(struct eval *ev, const struct jf_schema *s, json_t *in,
-    const char *path, json_t **out)
+jf_canon_jn(struct eval *ev, const struct jf_schema *s, const struct jn *in,
+    const struct jf_path *path, json_t **out)
 {
-	const char	*seen[128], *k;
-	char		 p[300];
-	json_t		*o, *v, *c;
+	const char	*seen[128];
+	const struct jn	*v;
+	struct jf_path	 p;
+	char		 buf[300], pbuf[300];
+	json_t		*o, *c;
 	int		 idx;
 
 	*out = NULL;
 	if (s->nfields > sizeof(seen) / sizeof(seen[0]))
 		return (ev_deny(ev, 500, "internal", "schema too large"));
-	memset(seen, 0, sizeof(seen));
+	memset(seen, 0, s->nfields * sizeof(seen[0]));
 	if ((o = json_object()) == NULL)
-		return (ev_deny(ev, 500, "internal", "out of memory"));
-	json_object_foreach(in, k, v) {
-		snprintf(p, sizeof(p), "%s%s%s", path, path[0] ? "." : "", k);
-		if ((idx = jf_field_index(s, k)) == -1) {
+		return (jf_oom(ev));
+	p.up = path;
+	p.kind = JFP_FIELD;
+	p.idx = 0;
+	for (v = in->u.kid; v != NULL; v = v->next) {
+		p.s = v->key;
+		if ((idx = jf_field_index_jn(s, v)) == -1) {
 			if (!s->unknown_deny)
 				continue;
 			json_decref(o);
 			return (ev_deny(ev, 403, "unknown_field", "unknown"
 			    " field %s: not on dockgate's list of known"
-			    " fields (only \"unrestricted\" forwards it)", p));
+			    " fields (only \"unrestricted\" forwards it)",
+			    jf_path_fmt(&p, buf, sizeof(buf))));
 		}
 		if (seen[idx] != NULL) {
+			const char *up = jf_path_fmt(path, pbuf, sizeof(pbuf));
+
 			json_decref(o);
 			return (ev_malformed(ev, "%s%s\"%s\" and \"%s\" are one"
 			    " field (%s) to the engine: a JSON key given twice"
-			    " or in two spellings", path, path[0] ? ": " : "",
-			    seen[idx], k, s->fields[idx].name));
+			    " or in two spellings", up, up[0] ? ": " : "",
+			    seen[idx], v->key, s->fields[idx].name));
 		}
-		seen[idx] = k;
-		if (jf_canon_value(ev, &s->fields[idx], v, p, &c) != EV_OK) {
+		seen[idx] = v->key;
+		if (jf_canon_value(ev, &s->fields[idx], v, &p, &c) != EV_OK) {
 			json_decref(o);
 			return (EV_DONE);
 		}
-		if (c != NULL &&
-		    json_object_set_new(o, s->fields[idx].name, c) == -1) {
+		if (c != NULL && json_object_set_new_nocheck(o,
+		    s->fields[idx].name, c) == -1) {
 			json_decref(o);
-			return (ev_deny(ev, 500, "internal", "out of memory"));
+			return (jf_oom(ev));
 		}
 	}
 	*out = o;
 	return (EV_OK);
+}
+
+/* jf_canon_jn() on a jansson object (path: the root's name, or ""). */
+int
+jf_canon(struct eval *ev, const struct jf_schema *s, json_t *in,
+    const char *path, json_t **out)
+{
+	struct jn_arena	*a;
+	struct jn	*n;
+	struct jf_path	 root = { NULL, path, 0, JFP_ROOT };
+	int		 rc;
+
+	*out = NULL;
+	if ((a = malloc(sizeof(*a))) == NULL)
+		return (jf_oom(ev));
+	jn_arena_init(a);
+	if ((n = jn_from_json(a, in)) == NULL)
+		rc = jf_oom(ev);
+	else
+		rc = jf_canon_jn(ev, s, n, &root, out);
+	jf_cache_clear(ev);
+	jn_arena_free(a);
+	free(a);
+	return (rc);
 }

@@ -110,6 +110,8 @@ struct eval {
 	const struct policy_facts	*facts;
 	struct policy_result		*res;
 	int				 mutated;
+	json_t				*jf_empty;	/* shared "" */
+	json_t				*jf_zero;	/* shared 0 */
 };
 
 /* Outcome of a check: go on, or the result is decided. */
@@ -133,6 +135,23 @@ int		 endpoint_match(const char *, const char *, const char *);
 const char	*endpoint_find(const struct strlist *, const char *,
 		    const char *);
 const char	*endpoint_find_default(const char *, const char *);
+#define EP_MAX_SEGS	64
+/* A route split once per request; ok is 0 when it has too many
+ * segments (then no pattern matches it). */
+struct ep_route {
+	const char	*method;
+	size_t		 mlen;
+	int		 ok;
+	size_t		 n;
+	const char	*seg[EP_MAX_SEGS];
+	size_t		 len[EP_MAX_SEGS];
+};
+void		 endpoint_route(struct ep_route *, const char *,
+		    const char *);
+int		 endpoint_match_route(const char *, const struct ep_route *);
+const char	*endpoint_find_route(const struct strlist *,
+		    const struct ep_route *);
+const char	*endpoint_find_default_route(const struct ep_route *);
 extern const char *const endpoint_defaults[];
 
 /* imageref.c */
@@ -176,20 +195,90 @@ struct jf_field {
 	enum jf_type		 type;
 	const struct jf_schema	*sub;
 };
+/* A hashed index of a schema's field names, folded (built once). */
+#define JF_LOOKUP_SLOTS	256
+struct jf_lookup {
+	unsigned char	 slot[JF_LOOKUP_SLOTS];	/* field index + 1; 0 empty */
+	unsigned char	 exact[JF_LOOKUP_SLOTS];	/* same, by exact name */
+	unsigned char	 len[128];		/* strlen of each name */
+	int		 exact_ok;	/* no two names equal but for case */
+};
 struct jf_schema {
 	const char		*name;
 	const struct jf_field	*fields;
 	size_t			 nfields;
 	int			 unknown_deny;	/* else unknown keys dropped */
+	struct jf_lookup	*lookup;	/* NULL: scanned in turn */
 };
 
+/*
+ * A parsed body: a light tree in an arena, in the input's key order,
+ * with exactly what jansson's json_loadb(JSON_REJECT_DUPLICATES |
+ * JSON_DECODE_ANY) would hold (bodies it would refuse are refused with
+ * its own message).
+ */
+enum jn_type {
+	JN_NULL, JN_TRUE, JN_FALSE, JN_INT, JN_REAL, JN_STR, JN_ARR, JN_OBJ
+};
+struct jn {
+	struct jn	*next;		/* next element or member */
+	const char	*key;		/* member of an object: its key */
+	size_t		 keylen;
+	unsigned int	 keyhash;
+	unsigned char	 type;		/* enum jn_type */
+	size_t		 n;		/* string length; elements; members */
+	union {
+		json_int_t	 i;
+		double		 r;
+		const char	*s;	/* NUL-terminated */
+		struct jn	*kid;	/* first element or member */
+	} u;
+};
+struct jn_chunk;
+struct jn_arena {
+	char		*cur, *end;
+	struct jn_chunk	*chunks;
+	char		 first[12288] __attribute__((__aligned__(16)));
+};
+/* A key path, formatted only when an error names it. */
+struct jf_path {
+	const struct jf_path	*up;
+	const char		*s;	/* root string, or key */
+	size_t			 idx;
+	int			 kind;	/* JFP_* */
+};
+#define JFP_ROOT	0	/* s itself */
+#define JFP_FIELD	1	/* up.s ("." only when up is not "") */
+#define JFP_INDEX	2	/* up[idx] */
+#define JFP_MAPKEY	3	/* up.s */
+
+/* A key folded once, for lookups in several schemas. */
+struct jf_key {
+	char		 f[JF_KEY_MAX];
+	size_t		 len;
+	unsigned int	 hash;
+	int		 ok;		/* 0: too long, matches nothing */
+};
 int		 jf_fold(const char *, char *, size_t);
+void		 jf_key_fold(const char *, struct jf_key *);
 int		 jf_field_index(const struct jf_schema *, const char *);
+int		 jf_field_index_key(const struct jf_schema *,
+		    const struct jf_key *);
+int		 jf_field_index_jn(const struct jf_schema *,
+		    const struct jn *);
+void		 jf_cache_clear(struct eval *);
 int		 jf_canon(struct eval *, const struct jf_schema *, json_t *,
 		    const char *, json_t **);
+int		 jf_canon_jn(struct eval *, const struct jf_schema *,
+		    const struct jn *, const struct jf_path *, json_t **);
 int		 jf_canon_value(struct eval *, const struct jf_field *,
-		    json_t *, const char *, json_t **);
+		    const struct jn *, const struct jf_path *, json_t **);
 json_t		*jf_parse(struct eval *, int);
+void		 jn_arena_init(struct jn_arena *);
+void		 jn_arena_free(struct jn_arena *);
+struct jn	*jn_parse(struct eval *, struct jn_arena *, int);
+struct jn	*jn_from_json(struct jn_arena *, json_t *);
+json_t		*jn_to_json(const struct jn *);
 
 /* schema.c */
 extern const struct jf_schema schema_config;
@@ -200,6 +289,8 @@ extern const struct jf_schema schema_exec;
 extern const struct jf_schema schema_volume_create;
 extern const struct jf_schema schema_network_create;
 extern const struct jf_schema schema_mount;
+extern const struct jf_schema schema_create_wrapper;
+extern const struct jf_schema *const schema_indexed[];
 
 /* eval.c */
 int		 ev_deny(struct eval *, int, const char *, const char *, ...)

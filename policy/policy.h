@@ -160,6 +160,10 @@ int		 policy_eval_dockerfile(const struct policy *,
 		    const char *, size_t, const struct policy_facts *,
 		    struct policy_result *);
 
+/* redact.c */
+int		 policy_redact(const struct policy_profile *, const char *,
+		    size_t, char **, size_t *);
+
 /* reqnorm.c */
 int		 policy_req_parse(struct policy_req *, const char *,
 		    const char *, size_t, const char **);

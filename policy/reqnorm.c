@@ -131,9 +131,13 @@ parse_query(struct policy_req *req, const char *q, size_t len,
 	struct policy_param *pp;
 
 	for (seg = q; seg < end; seg += n + 1) {
-		n = strcspn(seg, "&");
-		if (seg + n > end)
-			n = (size_t)(end - seg);
+		const char *amp = memchr(seg, '&', (size_t)(end - seg));
+
+		n = amp != NULL ? (size_t)(amp - seg) : (size_t)(end - seg);
+		if (memchr(seg, '\0', n) != NULL) {
+			*why = "NUL byte in query";
+			return -1;
+		}
 		if (n == 0)
 			continue;
 		if (memchr(seg, ';', n) != NULL) {

@@ -17,8 +17,10 @@ static const struct jf_field driver_config_fields[] = {
 	{ "Name", JF_STR, NULL },
 	{ "Options", JF_STRMAP, NULL },
 };
+static struct jf_lookup schema_driver_config_lookup;
 static const struct jf_schema schema_driver_config = {
-	"DriverConfig", driver_config_fields, NF(driver_config_fields), 1
+	"DriverConfig", driver_config_fields, NF(driver_config_fields), 1,
+	&schema_driver_config_lookup
 };
 
 static const struct jf_field bind_options_fields[] = {
@@ -28,8 +30,10 @@ static const struct jf_field bind_options_fields[] = {
 	{ "ReadOnlyNonRecursive", JF_BOOL, NULL },
 	{ "ReadOnlyForceRecursive", JF_BOOL, NULL },
 };
+static struct jf_lookup schema_bind_options_lookup;
 static const struct jf_schema schema_bind_options = {
-	"BindOptions", bind_options_fields, NF(bind_options_fields), 1
+	"BindOptions", bind_options_fields, NF(bind_options_fields), 1,
+	&schema_bind_options_lookup
 };
 
 static const struct jf_field volume_options_fields[] = {
@@ -38,8 +42,10 @@ static const struct jf_field volume_options_fields[] = {
 	{ "Subpath", JF_STR, NULL },
 	{ "DriverConfig", JF_OBJ, &schema_driver_config },
 };
+static struct jf_lookup schema_volume_options_lookup;
 static const struct jf_schema schema_volume_options = {
-	"VolumeOptions", volume_options_fields, NF(volume_options_fields), 1
+	"VolumeOptions", volume_options_fields, NF(volume_options_fields), 1,
+	&schema_volume_options_lookup
 };
 
 static const struct jf_field tmpfs_options_fields[] = {
@@ -47,8 +53,10 @@ static const struct jf_field tmpfs_options_fields[] = {
 	{ "Mode", JF_UINT, NULL },
 	{ "Options", JF_ANY, NULL },
 };
+static struct jf_lookup schema_tmpfs_options_lookup;
 static const struct jf_schema schema_tmpfs_options = {
-	"TmpfsOptions", tmpfs_options_fields, NF(tmpfs_options_fields), 1
+	"TmpfsOptions", tmpfs_options_fields, NF(tmpfs_options_fields), 1,
+	&schema_tmpfs_options_lookup
 };
 
 static const struct jf_field mount_fields[] = {
@@ -62,32 +70,40 @@ static const struct jf_field mount_fields[] = {
 	{ "TmpfsOptions", JF_OBJ, &schema_tmpfs_options },
 	{ "ClusterOptions", JF_ANY, NULL },
 };
+static struct jf_lookup schema_mount_lookup;
 const struct jf_schema schema_mount = {
-	"Mount", mount_fields, NF(mount_fields), 1
+	"Mount", mount_fields, NF(mount_fields), 1,
+	&schema_mount_lookup
 };
 
 static const struct jf_field log_config_fields[] = {
 	{ "Type", JF_STR, NULL },
 	{ "Config", JF_STRMAP, NULL },
 };
+static struct jf_lookup schema_log_config_lookup;
 static const struct jf_schema schema_log_config = {
-	"LogConfig", log_config_fields, NF(log_config_fields), 1
+	"LogConfig", log_config_fields, NF(log_config_fields), 1,
+	&schema_log_config_lookup
 };
 
 static const struct jf_field restart_fields[] = {
 	{ "Name", JF_STR, NULL },
 	{ "MaximumRetryCount", JF_INT, NULL },
 };
+static struct jf_lookup schema_restart_lookup;
 static const struct jf_schema schema_restart = {
-	"RestartPolicy", restart_fields, NF(restart_fields), 1
+	"RestartPolicy", restart_fields, NF(restart_fields), 1,
+	&schema_restart_lookup
 };
 
 static const struct jf_field port_binding_fields[] = {
 	{ "HostIp", JF_STR, NULL },
 	{ "HostPort", JF_STR, NULL },
 };
+static struct jf_lookup schema_port_binding_lookup;
 static const struct jf_schema schema_port_binding = {
-	"PortBinding", port_binding_fields, NF(port_binding_fields), 1
+	"PortBinding", port_binding_fields, NF(port_binding_fields), 1,
+	&schema_port_binding_lookup
 };
 
 /* Resources (embedded in HostConfig, and UpdateConfig). */
@@ -167,8 +183,10 @@ static const struct jf_field hostconfig_fields[] = {
 	{ "ReadonlyPaths", JF_STRLIST, NULL },
 	{ "Init", JF_BOOL, NULL },
 };
+static struct jf_lookup schema_hostconfig_lookup;
 const struct jf_schema schema_hostconfig = {
-	"HostConfig", hostconfig_fields, NF(hostconfig_fields), 1
+	"HostConfig", hostconfig_fields, NF(hostconfig_fields), 1,
+	&schema_hostconfig_lookup
 };
 
 static const struct jf_field config_fields[] = {
@@ -198,8 +216,10 @@ static const struct jf_field config_fields[] = {
 	{ "StopTimeout", JF_INT, NULL },
 	{ "Shell", JF_STRSLICE, NULL },
 };
+static struct jf_lookup schema_config_lookup;
 const struct jf_schema schema_config = {
-	"Config", config_fields, NF(config_fields), 1
+	"Config", config_fields, NF(config_fields), 1,
+	&schema_config_lookup
 };
 
 static const struct jf_field endpoint_fields[] = {
@@ -219,23 +239,29 @@ static const struct jf_field endpoint_fields[] = {
 	{ "GlobalIPv6PrefixLen", JF_INT, NULL },
 	{ "DNSNames", JF_STRLIST, NULL },
 };
+static struct jf_lookup schema_endpoint_lookup;
 static const struct jf_schema schema_endpoint = {
-	"EndpointSettings", endpoint_fields, NF(endpoint_fields), 1
+	"EndpointSettings", endpoint_fields, NF(endpoint_fields), 1,
+	&schema_endpoint_lookup
 };
 
 static const struct jf_field networking_fields[] = {
 	{ "EndpointsConfig", JF_OBJMAP, &schema_endpoint },
 };
+static struct jf_lookup schema_networking_lookup;
 const struct jf_schema schema_networking = {
-	"NetworkingConfig", networking_fields, NF(networking_fields), 1
+	"NetworkingConfig", networking_fields, NF(networking_fields), 1,
+	&schema_networking_lookup
 };
 
 static const struct jf_field update_fields[] = {
 	RESOURCES_FIELDS,
 	{ "RestartPolicy", JF_OBJ, &schema_restart },
 };
+static struct jf_lookup schema_update_lookup;
 const struct jf_schema schema_update = {
-	"UpdateConfig", update_fields, NF(update_fields), 1
+	"UpdateConfig", update_fields, NF(update_fields), 1,
+	&schema_update_lookup
 };
 
 static const struct jf_field exec_fields[] = {
@@ -252,8 +278,10 @@ static const struct jf_field exec_fields[] = {
 	{ "WorkingDir", JF_STR, NULL },
 	{ "Cmd", JF_STRSLICE, NULL },
 };
+static struct jf_lookup schema_exec_lookup;
 const struct jf_schema schema_exec = {
-	"ExecConfig", exec_fields, NF(exec_fields), 1
+	"ExecConfig", exec_fields, NF(exec_fields), 1,
+	&schema_exec_lookup
 };
 
 static const struct jf_field volume_create_fields[] = {
@@ -263,8 +291,10 @@ static const struct jf_field volume_create_fields[] = {
 	{ "Labels", JF_STRMAP, NULL },
 	{ "ClusterVolumeSpec", JF_ANY, NULL },
 };
+static struct jf_lookup schema_volume_create_lookup;
 const struct jf_schema schema_volume_create = {
-	"VolumeCreate", volume_create_fields, NF(volume_create_fields), 1
+	"VolumeCreate", volume_create_fields, NF(volume_create_fields), 1,
+	&schema_volume_create_lookup
 };
 
 static const struct jf_field network_create_fields[] = {
@@ -283,6 +313,42 @@ static const struct jf_field network_create_fields[] = {
 	{ "Options", JF_STRMAP, NULL },
 	{ "Labels", JF_STRMAP, NULL },
 };
+static struct jf_lookup schema_network_create_lookup;
 const struct jf_schema schema_network_create = {
-	"NetworkCreate", network_create_fields, NF(network_create_fields), 1
+	"NetworkCreate", network_create_fields, NF(network_create_fields), 1,
+	&schema_network_create_lookup
+};
+
+/* The create body's wrapper fields (runconfig ContainerConfigWrapper). */
+static const struct jf_field create_wrapper_fields[] = {
+	{ "HostConfig", JF_OBJ, &schema_hostconfig },
+	{ "NetworkingConfig", JF_OBJ, &schema_networking },
+	{ "Cpuset", JF_STR, NULL },
+};
+static struct jf_lookup schema_create_wrapper_lookup;
+const struct jf_schema schema_create_wrapper = {
+	"ContainerConfigWrapper", create_wrapper_fields,
+	NF(create_wrapper_fields), 1, &schema_create_wrapper_lookup
+};
+
+/* Every schema above: their lookups are built once (jsonfold.c). */
+const struct jf_schema *const schema_indexed[] = {
+	&schema_driver_config,
+	&schema_bind_options,
+	&schema_volume_options,
+	&schema_tmpfs_options,
+	&schema_mount,
+	&schema_log_config,
+	&schema_restart,
+	&schema_port_binding,
+	&schema_hostconfig,
+	&schema_config,
+	&schema_endpoint,
+	&schema_networking,
+	&schema_update,
+	&schema_exec,
+	&schema_volume_create,
+	&schema_network_create,
+	&schema_create_wrapper,
+	NULL
 };

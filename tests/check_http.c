@@ -164,6 +164,15 @@ START_TEST(test_head_scan)
 	ck_assert_int_eq(httpmsg_head_scan(&prev, "GET /\x01 HTTP/1.1", 16,
 	    &why), -1);
 	prev = 0;
+	ck_assert_int_eq(httpmsg_head_scan(&prev, "GET / HTTP/1.1\rX: y", 19,
+	    &why), -1);
+	/* A CR at the end of one read, its LF in the next: fine. */
+	prev = 0;
+	ck_assert_int_eq(httpmsg_head_scan(&prev, "GET / HTTP/1.1\r", 15,
+	    &why), 0);
+	ck_assert_int_eq(httpmsg_head_scan(&prev, "\nHost: a\r\n", 10,
+	    &why), 0);
+	prev = 0;
 	ck_assert_int_eq(httpmsg_head_scan(&prev, "GET / HTTP/1.1\r\nA: \0",
 	    20, &why), -1);
 }
@@ -175,7 +184,7 @@ START_TEST(test_refusal)
 	char	*r;
 
 	r = httpmsg_refusal(403, "privileged \"x\" \\ denied\n", "privileged",
-	    0, &len);
+	    0, 0, &len);
 	ck_assert_uint_eq(strlen(r), len);
 	ck_assert(strncmp(r, "HTTP/1.1 403 Forbidden\r\n", 24) == 0);
 	ck_assert_ptr_nonnull(strstr(r, "Content-Type: application/json\r\n"));
@@ -191,8 +200,8 @@ START_TEST(test_refusal)
 		ck_assert_ptr_nonnull(strstr(r, want));
 	}
 	free(r);
-	r = httpmsg_refusal(429, "slow down", "rate", 1, &len);
-	ck_assert_ptr_nonnull(strstr(r, "Retry-After: 1\r\n"));
+	r = httpmsg_refusal(429, "slow down", "rate", 1, 7, &len);
+	ck_assert_ptr_nonnull(strstr(r, "Retry-After: 7\r\n"));
 	ck_assert_ptr_nonnull(strstr(r, "Connection: close\r\n"));
 	free(r);
 	ck_assert_str_eq(httpmsg_status_text(431),

@@ -169,6 +169,22 @@ START_TEST(test_encode)
 }
 END_TEST
 
+/* The query is read within the given length only (found by fuzzing). */
+START_TEST(test_length_bound)
+{
+	struct policy_req	 req;
+	const char		*why;
+	static const char	 t[] = "/x?a=1&b=2";
+
+	ck_assert_int_eq(policy_req_parse(&req, "GET", t, 6, &why), 0);
+	ck_assert_uint_eq(req.nparams, 1);
+	ck_assert_str_eq(req.params[0].value, "1");
+	policy_req_clear(&req);
+	ck_assert_int_eq(policy_req_parse(&req, "GET", "/x?a=1\0&b", 10,
+	    &why), -1);
+}
+END_TEST
+
 START_TEST(test_bad_method)
 {
 	struct policy_req	 req;
@@ -195,6 +211,7 @@ main(void)
 	tcase_add_test(tc, test_params);
 	tcase_add_test(tc, test_encode);
 	tcase_add_test(tc, test_bad_method);
+	tcase_add_test(tc, test_length_bound);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

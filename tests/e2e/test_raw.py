@@ -468,14 +468,21 @@ def test_engine_unreachable_then_back(engine, dockgate, tmp_path):
     # the relay appears
     relay = subprocess.Popen(["socat", "-t", "30", "UNIX-LISTEN:%s,fork,unlink-early" % up,
                               "UNIX-CONNECT:%s" % engine.sock],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
     try:
         assert wait_unix_accepts(up, 10) is None
         assert ping_ok(gate.sock)
         assert gate.ok("run", "--rm", "--network", "none", "tiny", "echo", "back") == "back"
     finally:
-        relay.terminate()
+        # The "engine" goes away for good: the relay and every connection
+        # its children hold (dockgate may keep idle ones for reuse).
+        try:
+            os.killpg(relay.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
         relay.wait(10)
+        time.sleep(0.5)
     # a stale socket file with no listener: refused -> 502 again
     if not os.path.exists(up):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
