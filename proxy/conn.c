@@ -146,7 +146,7 @@ conn_accept_refuse(evutil_socket_t fd, int status, const char *why)
 	size_t	 len;
 	ssize_t	 n;
 
-	if ((msg = httpmsg_refusal(status, why, NULL, 1, &len)) != NULL) {
+	if ((msg = httpmsg_refusal(status, why, NULL, 1, 0, &len)) != NULL) {
 		n = send(fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		(void)n;
 		free(msg);
@@ -170,7 +170,7 @@ conn_close(struct conn *c, const char *why)
 	TAILQ_REMOVE(&proxy->conns, c, entry);
 	if (why != NULL)
 		log_info("conn %llu: closed: %s", (unsigned long long)c->id, why);
-	upstream_close(c);
+	upstream_release(c);
 	lookup_cancel(c);
 	if (c->tunnel_counted)
 		metrics_tunnel(-1);
@@ -219,6 +219,7 @@ conn_request_alloc(struct conn *c)
 static void
 conn_request_free(struct conn *c)
 {
+	ratelimit_end(c);
 	decide_clear(c);
 	free(c->url);
 	c->url = NULL;
@@ -239,6 +240,10 @@ conn_request_free(struct conn *c)
 	}
 	if (c->rq->held != NULL)
 		evbuffer_free(c->rq->held);
+	if (c->rq->resp_raw != NULL)
+		evbuffer_free(c->rq->resp_raw);
+	if (c->rq->resp_body != NULL)
+		evbuffer_free(c->rq->resp_body);
 	free(c->rq);
 	c->rq = NULL;
 }
@@ -342,6 +347,7 @@ conn_request_reset(struct conn *c)
 	c->bytes_in = c->bytes_out = 0;
 	c->t_start.tv_sec = c->t_start.tv_usec = 0;
 	c->dry_run_deny = 0;
+	c->retry_after = 0;
 	c->req_keepalive = 0;
 	c->hijack_route = c->forward_chunked = c->forwarded = 0;
 	c->resp_head_done = c->resp_done = c->resp_tunnel = 0;
@@ -709,6 +715,8 @@ conn_response_complete(struct conn *c)
 		c->must_close = 1;
 	if (!c->resp_keepalive)
 		upstream_close(c);
+	else
+		c->up_idle = 1;
 	if (c->must_close || !c->req_keepalive || proxy->stopping) {
 		conn_drain(c);
 		return;
@@ -723,7 +731,7 @@ conn_drain(struct conn *c)
 {
 	if (c->dead)
 		return;
-	upstream_close(c);
+	upstream_release(c);
 	c->state = CONN_DRAIN;
 	bufferevent_disable(c->client, EV_READ);
 	bufferevent_setwatermark(c->client, EV_WRITE, 0, 0);
@@ -784,7 +792,8 @@ conn_refuse(struct conn *c, int status, const char *reason, const char *rule)
 	    (unsigned long long)c->id, status,
 	    c->req_parsed ? c->rq->req.method : "-",
 	    c->req_parsed ? c->rq->req.path : "-", reason, rule);
-	if ((msg = httpmsg_refusal(status, reason, rule, closing, &len)) ==
+	if ((msg = httpmsg_refusal(status, reason, rule, closing,
+	    c->retry_after, &len)) ==
 	    NULL) {
 		conn_close(c, "out of memory");
 		return;

@@ -108,10 +108,23 @@ decide_request(struct conn *c)
 		snprintf(c->rq->owner, sizeof(c->rq->owner), "uid:%u",
 		    (unsigned)c->uid);
 	c->rq->req.owner = c->rq->owner[0] != '\0' ? c->rq->owner : NULL;
+	pp = policy_resolve(c->pol, &id);
+	c->rq->profile = pp;
+	if ((status = ratelimit_begin(c, pp)) != 0) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "rate limit of profile %s reached; "
+		    "retry in %d s (profile key \"rate\")",
+		    policy_profile_name(pp), status);
+		snprintf(res->profile, sizeof(res->profile), "%s",
+		    policy_profile_name(pp));
+		c->retry_after = status;
+		c->must_close = c->must_close || !c->req_done;
+		conn_refuse(c, 429, why, "rate");
+		return;
+	}
 	for (;;) {
 		policy_result_clear(res);
-		pp = policy_resolve(c->pol, &id);
-		c->rq->profile = pp;
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		rv = policy_eval(c->pol, pp, &c->rq->req, &c->rq->facts, res);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -170,6 +183,20 @@ decide_request(struct conn *c)
 	c->state = CONN_FORWARD;
 	if (decide_build_start(c) == -1)
 		return;
+	/* An answer about someone else's object, under "redact". */
+	if (res->not_owned && strcmp(c->rq->req.method, "GET") == 0 &&
+	    (policy_profile_redacts(pp, "env") ||
+	    policy_profile_redacts(pp, "mounts") ||
+	    policy_profile_redacts(pp, "network"))) {
+		c->rq->redacting = 1;
+		c->rq->resp_raw = evbuffer_new();
+		c->rq->resp_body = evbuffer_new();
+		if (c->rq->resp_raw == NULL || c->rq->resp_body == NULL) {
+			c->must_close = 1;
+			conn_refuse(c, 500, "out of memory", "internal");
+			return;
+		}
+	}
 	if (upstream_start(c) == -1)
 		return;
 	if (!c->req_done) {

@@ -266,6 +266,11 @@ httpmsg_head_scan(char *prev, const char *p, size_t n, const char **why)
 			*why = "obsolete header line folding";
 			return -1;
 		}
+		/* http-parser (non-strict) ends a line at a bare CR. */
+		if (*prev == '\r' && c != '\n') {
+			*why = "bare CR in request head";
+			return -1;
+		}
 		if (c == 0 || c == 0x7f ||
 		    (c < 0x20 && c != '\r' && c != '\n' && c != '\t')) {
 			*why = "control character in request head";
@@ -321,13 +326,13 @@ json_escape(char *dst, size_t size, const char *s)
 /*
  * A complete refusal: status line, JSON content type, exact length, and the
  * body {"message":"dockgate: <reason> (rule <rule>)"}; closing adds
- * Connection: close. Returns a new string; *len gets its length.
+ * Connection: close, and a 429 says when to retry (seconds). Returns a new string; *len gets its length.
  */
 char *
 httpmsg_refusal(int status, const char *reason, const char *rule,
-    int closing, size_t *len)
+    int closing, int retry_after, size_t *len)
 {
-	char	 body[1400], esc[1200], msg[1100], *out;
+	char	 body[1400], esc[1200], msg[1100], retry[48], *out;
 	int	 n, bl;
 
 	if (rule != NULL && rule[0] != '\0')
@@ -337,6 +342,10 @@ httpmsg_refusal(int status, const char *reason, const char *rule,
 		snprintf(msg, sizeof(msg), "dockgate: %s", reason);
 	json_escape(esc, sizeof(esc), msg);
 	bl = snprintf(body, sizeof(body), "{\"message\":\"%s\"}\n", esc);
+	retry[0] = '\0';
+	if (status == 429)
+		snprintf(retry, sizeof(retry), "Retry-After: %d\r\n",
+		    retry_after > 0 ? retry_after : 1);
 	if ((out = malloc(bl + 256)) == NULL)
 		return NULL;
 	n = snprintf(out, bl + 256,
@@ -345,7 +354,7 @@ httpmsg_refusal(int status, const char *reason, const char *rule,
 	    "Content-Length: %d\r\n"
 	    "%s%s"
 	    "\r\n%s", status, httpmsg_status_text(status), bl,
-	    status == 429 ? "Retry-After: 1\r\n" : "",
+	    retry,
 	    closing ? "Connection: close\r\n" : "", body);
 	*len = (size_t)n;
 	return out;

@@ -46,7 +46,7 @@ int		 httpmsg_framing(const struct httpmsg *, struct httpmsg_framing *,
 int		 httpmsg_is_hop(const char *);
 int		 httpmsg_head_scan(char *, const char *, size_t,
 		    const char **);
-char		*httpmsg_refusal(int, const char *, const char *, int,
+char		*httpmsg_refusal(int, const char *, const char *, int, int,
 		    size_t *);
 const char	*httpmsg_status_text(int);
 int		 httpmsg_token_list_has(const char *, const char *);

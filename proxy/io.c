@@ -50,3 +50,21 @@ io_pull(struct bufferevent *bev, int is_tls)
 	evbuffer_commit_space(in, v, n);
 	return v[0].iov_len + (n > 1 ? v[1].iov_len : 0);
 }
+
+/*
+ * Send data (emptied) on bev: straight to the socket when nothing is
+ * queued before it, so a whole answer usually costs one write and no change
+ * of the event mask; whatever the socket does not take is queued as usual.
+ */
+void
+io_send(struct bufferevent *bev, int is_tls, struct evbuffer *data)
+{
+	struct evbuffer	*out = bufferevent_get_output(bev);
+	evutil_socket_t	 fd;
+
+	if (!is_tls && evbuffer_get_length(out) == 0 &&
+	    (fd = bufferevent_getfd(bev)) != -1)
+		(void)evbuffer_write(data, fd);	/* errors: the bev sees them */
+	if (evbuffer_get_length(data) > 0)
+		evbuffer_add_buffer(out, data);
+}

@@ -480,7 +480,8 @@ main(int argc, char *argv[])
 		fprintf(stderr, "dockgate: %s\n", err);
 		return 1;
 	}
-	if ((px.base = event_base_new()) == NULL)
+	if ((px.base = event_base_new()) == NULL ||
+	    (px.scratch = evbuffer_new()) == NULL)
 		fatalx("event_base_new failed");
 	if (audit != NULL && audit_open(audit, err, sizeof(err)) == -1) {
 		fprintf(stderr, "dockgate: --audit %s\n", err);
@@ -547,7 +548,10 @@ main(int argc, char *argv[])
 	event_free(px.ev_grace);
 	event_free(px.ev_accept_resume);
 	policy_unref(px.policy);
+	ratelimit_free();
 	tls_free();
+	upstream_pool_free();
+	evbuffer_free(px.scratch);
 	event_base_free(px.base);
 	return 0;
 }

@@ -49,6 +49,7 @@ TAILQ_HEAD(connlist, conn);
 
 struct proxy {
 	struct event_base	*base;
+	struct evbuffer		*scratch;	/* staging for io_send() */
 	struct connlist		 conns;
 	struct listenerlist	 listeners;
 	struct address		 upstream;
@@ -141,6 +142,9 @@ struct request {
 	struct buildscan	*bs;		/* /build: the context scan */
 	struct evbuffer		*held;		/* /build: withheld tail */
 	int			 build_deciding;	/* facts go to decide_build */
+	int			 redacting;	/* answer rewritten: not owned */
+	struct evbuffer		*resp_raw;	/* redacting: the raw answer */
+	struct evbuffer		*resp_body;	/* redacting: its body */
 };
 
 struct conn {
@@ -152,6 +156,7 @@ struct conn {
 	struct bufferevent	*client;
 	struct bufferevent	*up;		/* engine connection, or NULL */
 	int			 up_ready;	/* connected */
+	int			 up_idle;	/* between keep-alive answers */
 	struct event		*timer;
 	enum conn_timer		 timer_kind;
 
@@ -210,7 +215,9 @@ struct conn {
 	int			 client_shut_pending;	/* SHUT_WR once drained */
 	int			 dry_run_deny;
 	int			 client_eof_seen;	/* client sent EOF */
-	int			 tunnel_counted;	/* a deny forwarded by --dry-run */
+	int			 tunnel_counted;
+	struct rl_entry		*rl;		/* counted as in flight */
+	int			 retry_after;	/* for a 429 */	/* a deny forwarded by --dry-run */
 	struct timeval		 t_start;	/* request start */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
@@ -241,6 +248,7 @@ int	 eval_main(const char *, const char *, const struct address *, int,
 
 /* io.c */
 size_t	 io_pull(struct bufferevent *, int);
+void	 io_send(struct bufferevent *, int, struct evbuffer *);
 
 /* listener.c */
 int	 listener_add(const char *, char *, size_t);
@@ -267,12 +275,19 @@ void	 conn_drain(struct conn *);
 int	 upstream_start(struct conn *);
 void	 upstream_send_head(struct conn *);
 void	 upstream_close(struct conn *);
+void	 upstream_release(struct conn *);
+void	 upstream_pool_free(void);
 void	 upstream_readcb(struct bufferevent *, void *);
 
 /* privdrop.c */
 int	 privdrop_lookup(const char *, uid_t *, gid_t *, char *, size_t);
 int	 privdrop_apply(uid_t, gid_t, const char *, char *, size_t);
 int	 privdrop_sandbox(char *, size_t);
+
+/* ratelimit.c */
+int	 ratelimit_begin(struct conn *, const struct policy_profile *);
+void	 ratelimit_end(struct conn *);
+void	 ratelimit_free(void);
 
 /* tls.c */
 int	 tls_load(char *, size_t);

@@ -21,16 +21,92 @@ static int	 upstream_connect(struct conn *);
 static void	 upstream_response_init(struct conn *);
 static void	 upstream_relay(struct conn *);
 static void	 upstream_failed(struct conn *, const char *);
+static int	 upstream_redact(struct conn *);
 
 static int	 resp_on_headers_complete(http_parser *);
 static int	 resp_on_message_complete(http_parser *);
 
+static int	 resp_on_body(http_parser *, const char *, size_t);
+
 static const http_parser_settings resp_settings = {
 	.on_headers_complete = resp_on_headers_complete,
+	.on_body = resp_on_body,
 	.on_message_complete = resp_on_message_complete,
 };
 
-/* Open the engine connection if there is none. */
+#define UPSTREAM_POOL_MAX	32
+
+/* Idle engine connections kept for the next client (plain sockets). */
+static struct bufferevent	*pool[UPSTREAM_POOL_MAX];
+static size_t			 npool;
+
+static void	 pool_readcb(struct bufferevent *, void *);
+static void	 pool_eventcb(struct bufferevent *, short, void *);
+static void	 pool_drop(struct bufferevent *);
+
+/* Take a pooled connection out and free it. */
+static void
+pool_drop(struct bufferevent *bev)
+{
+	size_t	 i;
+
+	for (i = 0; i < npool; i++)
+		if (pool[i] == bev) {
+			pool[i] = pool[--npool];
+			break;
+		}
+	bufferevent_free(bev);
+}
+
+/* An idle engine connection spoke: it is no longer fit for reuse. */
+static void
+pool_readcb(struct bufferevent *bev, void *arg)
+{
+	pool_drop(bev);
+}
+
+/* An idle engine connection closed. */
+static void
+pool_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	pool_drop(bev);
+}
+
+/*
+ * The client is done with its engine connection: keep it for the next
+ * client when it is idle after a complete keep-alive answer, else close it.
+ */
+void
+upstream_release(struct conn *c)
+{
+	struct bufferevent	*bev = c->up;
+
+	if (bev == NULL)
+		return;
+	if (!c->up_idle || !c->up_ready || c->up_tls || proxy->stopping ||
+	    npool == UPSTREAM_POOL_MAX ||
+	    evbuffer_get_length(bufferevent_get_input(bev)) > 0 ||
+	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+		upstream_close(c);
+		return;
+	}
+	bufferevent_setcb(bev, pool_readcb, NULL, pool_eventcb, NULL);
+	bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+	bufferevent_enable(bev, EV_READ);
+	pool[npool++] = bev;
+	c->up = NULL;
+	c->up_ready = c->up_idle = c->up_paused = 0;
+}
+
+/* Close every pooled connection (exit). */
+void
+upstream_pool_free(void)
+{
+	while (npool > 0)
+		bufferevent_free(pool[--npool]);
+}
+
+/* Open the engine connection if there is none (or reuse a pooled one). */
 static int
 upstream_connect(struct conn *c)
 {
@@ -39,6 +115,15 @@ upstream_connect(struct conn *c)
 
 	if (c->up != NULL)
 		return 0;
+	if (npool > 0) {
+		c->up = pool[--npool];
+		bufferevent_setcb(c->up, upstream_readcb, upstream_writecb,
+		    upstream_eventcb, c);
+		c->up_ready = 1;
+		c->up_tls = 0;
+		c->up_idle = 0;
+		return 0;
+	}
 	if (addr_sockaddr(&proxy->upstream, &ss, &len) == -1)
 		return -1;
 	c->up = tls_upstream_bev(&c->up_tls);
@@ -67,6 +152,7 @@ upstream_close(struct conn *c)
 	bufferevent_free(c->up);
 	c->up = NULL;
 	c->up_ready = 0;
+	c->up_idle = 0;
 	c->up_paused = 0;
 }
 
@@ -117,7 +203,7 @@ upstream_start(struct conn *c)
 		conn_refuse(c, 500, "out of memory", "internal");
 		return -1;
 	}
-	out = bufferevent_get_output(c->up);
+	out = proxy->scratch;
 	conn_hdr = httpmsg_get(h, "Connection", NULL);
 	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", c->rq->req.method,
 	    c->rq->res.target ? c->rq->res.target : target);
@@ -157,6 +243,8 @@ upstream_start(struct conn *c)
 	} else
 		evbuffer_add(out, "\r\n", 2);
 	c->forwarded = 1;
+	c->up_idle = 0;
+	io_send(c->up, c->up_tls || !c->up_ready, out);
 	upstream_response_init(c);
 	if (fresh)
 		conn_timer_connect(c);
@@ -189,6 +277,7 @@ upstream_relay(struct conn *c)
 {
 	struct evbuffer		*in = bufferevent_get_input(c->up);
 	struct evbuffer		*out = bufferevent_get_output(c->client);
+	struct evbuffer		*stage = proxy->scratch;
 	struct evbuffer_iovec	 v;
 	size_t			 n;
 	enum http_errno		 err;
@@ -200,8 +289,10 @@ upstream_relay(struct conn *c)
 		n = http_parser_execute(&c->rq->resp, &resp_settings, v.iov_base,
 		    v.iov_len);
 		err = HTTP_PARSER_ERRNO(&c->rq->resp);
-		if (n > 0) {
-			evbuffer_remove_buffer(in, out, n);
+		if (n > 0 && c->rq->redacting) {
+			evbuffer_remove_buffer(in, c->rq->resp_raw, n);
+		} else if (n > 0) {
+			evbuffer_remove_buffer(in, stage, n);
 			c->bytes_out += n;
 			c->resp_started = 1;
 		}
@@ -211,6 +302,7 @@ upstream_relay(struct conn *c)
 			log_warnx("conn %llu: engine answer unusable: %s",
 			    (unsigned long long)c->id,
 			    http_errno_description(err));
+			io_send(c->client, c->tls, stage);
 			upstream_failed(c, "the engine's answer is unusable");
 			return;
 		}
@@ -219,11 +311,15 @@ upstream_relay(struct conn *c)
 	}
 	if (c->dead)
 		return;
+	if (evbuffer_get_length(stage) > 0)
+		io_send(c->client, c->tls, stage);
 	if (c->resp_tunnel) {
 		tunnel_start(c);
 		return;
 	}
 	if (c->resp_done) {
+		if (c->rq->redacting && upstream_redact(c) == -1)
+			return;
 		conn_response_complete(c);
 		return;
 	}
@@ -342,5 +438,78 @@ resp_on_message_complete(http_parser *p)
 	c->resp_keepalive = http_should_keep_alive(p);
 	if (!c->resp_tunnel)
 		http_parser_pause(p, 1);
+	return 0;
+}
+
+/* http-parser (response): keep the body of an answer being redacted. */
+static int
+resp_on_body(http_parser *p, const char *at, size_t len)
+{
+	struct conn	*c = p->data;
+
+	if (!c->rq->redacting)
+		return 0;
+	if (evbuffer_get_length(c->rq->resp_body) + len > DOCKGATE_LOOKUP_MAX)
+		return -1;
+	return evbuffer_add(c->rq->resp_body, at, len);
+}
+
+/*
+ * The whole answer about an object the caller does not own is in: send it
+ * with the profile's "redact" parts blanked and an exact Content-Length.
+ * Anything but a 200 JSON answer goes out as the engine sent it.
+ */
+static int
+upstream_redact(struct conn *c)
+{
+	struct evbuffer	*out = bufferevent_get_output(c->client);
+	struct evbuffer	*raw = c->rq->resp_raw;
+	struct evbuffer_ptr pos;
+	char		*head, *line, *save = NULL, *body = NULL;
+	size_t		 hlen, blen = 0, before = evbuffer_get_length(out);
+	int		 rv;
+
+	c->rq->redacting = 0;
+	c->resp_started = 1;
+	if (c->rq->resp.status_code != 200) {
+		evbuffer_add_buffer(out, raw);
+		c->bytes_out += evbuffer_get_length(out) - before;
+		return 0;
+	}
+	rv = policy_redact(c->rq->profile,
+	    (const char *)evbuffer_pullup(c->rq->resp_body, -1),
+	    evbuffer_get_length(c->rq->resp_body), &body, &blen);
+	if (rv == -1) {
+		c->resp_started = 0;
+		upstream_failed(c, "the engine's answer could not be redacted");
+		return -1;
+	}
+	if (body == NULL) {
+		evbuffer_add_buffer(out, raw);
+		c->bytes_out += evbuffer_get_length(out) - before;
+		return 0;
+	}
+	pos = evbuffer_search(raw, "\r\n\r\n", 4, NULL);
+	hlen = pos.pos < 0 ? 0 : (size_t)pos.pos + 2;
+	if ((head = malloc(hlen + 1)) == NULL) {
+		free(body);
+		c->resp_started = 0;
+		upstream_failed(c, "out of memory");
+		return -1;
+	}
+	evbuffer_copyout(raw, head, hlen);
+	head[hlen] = '\0';
+	for (line = strtok_r(head, "\r\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\r\n", &save)) {
+		if (strncasecmp(line, "Content-Length:", 15) == 0 ||
+		    strncasecmp(line, "Transfer-Encoding:", 18) == 0)
+			continue;
+		evbuffer_add_printf(out, "%s\r\n", line);
+	}
+	evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n", blen);
+	evbuffer_add(out, body, blen);
+	c->bytes_out += evbuffer_get_length(out) - before;
+	free(head);
+	free(body);
 	return 0;
 }
