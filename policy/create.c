@@ -171,9 +171,14 @@ create_caps(struct eval *ev, json_t *hc)
 		if (strcmp(c, "ALL") == 0)
 			return (EV_OK);
 	}
-	if ((drop = json_array()) == NULL ||
-	    json_array_append_new(drop, json_string("ALL")) == -1 ||
-	    json_object_set_new(hc, "CapDrop", drop) == -1)
+	if ((drop = json_array()) == NULL)
+		return (ev_deny(ev, 500, "internal", "out of memory"));
+	if (json_array_append_new(drop, json_string("ALL")) == -1) {
+		json_decref(drop);
+		return (ev_deny(ev, 500, "internal", "out of memory"));
+	}
+	/* json_object_set_new() takes drop even when it fails. */
+	if (json_object_set_new(hc, "CapDrop", drop) == -1)
 		return (ev_deny(ev, 500, "internal", "out of memory"));
 	return (ev_mutation(ev, "drop_all_capabilities",
 	    "HostConfig.CapDrop set to [\"ALL\"]"));
@@ -577,6 +582,10 @@ create_user_check(struct eval *ev, const char *user, const char *where)
 {
 	int	root;
 
+	if (user[0] == '\0')
+		return (ev_deny(ev, 403, "run_as_non_root", "%s is not set,"
+		    " so the process runs as root (profile key"
+		    " \"run_as_non_root\")", where));
 	if (ev_user_nonroot(user, &root) == -1)
 		return (ev_deny(ev, 403, "run_as_non_root", "%s \"%s\" is a"
 		    " user name: give a numeric UID (profile key"
