@@ -72,13 +72,14 @@ void
 audit_request(struct conn *c, const char *verdict, int status)
 {
 	json_t		*o, *peer, *muts;
-	struct timeval	 now;
+	struct timeval	 now, mono;
 	struct tm	 tm;
 	char		 ts[64], *line;
 	size_t		 i, len;
 	ssize_t		 n;
 	long		 ms;
 
+	c->audited = 1;
 	metrics_request(c, verdict, status);
 	if (audit_fd == -1)
 		return;
@@ -87,8 +88,12 @@ audit_request(struct conn *c, const char *verdict, int status)
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(ts + strlen(ts), sizeof(ts) - strlen(ts), ".%03ldZ",
 	    (long)now.tv_usec / 1000);
-	ms = c->t_start.tv_sec ? (long)((now.tv_sec - c->t_start.tv_sec) *
-	    1000 + (now.tv_usec - c->t_start.tv_usec) / 1000) : 0;
+	io_now(&mono);
+	ms = c->t_start.tv_sec || c->t_start.tv_usec ?
+	    (long)((mono.tv_sec - c->t_start.tv_sec) * 1000 +
+	    (mono.tv_usec - c->t_start.tv_usec) / 1000) : 0;
+	if (ms < 0)
+		ms = 0;
 	if (c->has_cred)
 		peer = json_pack("{s:I,s:I,s:I}", "uid", (json_int_t)c->uid,
 		    "gid", (json_int_t)c->gid, "pid", (json_int_t)c->pid);

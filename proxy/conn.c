@@ -60,16 +60,25 @@ conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct conn	*c;
 	struct ucred	 cred;
 	socklen_t	 len = sizeof(cred);
+	int		 over_cap = 0;
 
 	if (proxy->stopping) {
 		conn_accept_refuse(fd, 503, "shutting down");
 		return;
 	}
 	if (proxy->nconns >= proxy->max_connections) {
-		log_warnx("%s: connection cap (%u) reached, refusing",
-		    l->addr.spec, proxy->max_connections);
-		conn_accept_refuse(fd, 503, "connection limit reached");
-		return;
+		/* A TLS client can only read a refusal after a handshake: a
+		 * few may come in to get theirs; the rest are closed. */
+		if (l->addr.kind == ADDR_UNIX || !tls_server_enabled() ||
+		    proxy->nconns >= proxy->max_connections + 64) {
+			log_warnx("%s: connection cap (%u) reached, refusing",
+			    l->addr.spec, proxy->max_connections);
+			conn_accept_refuse(fd, l->addr.kind == ADDR_UNIX ||
+			    !tls_server_enabled() ? 503 : 0,
+			    "connection limit reached");
+			return;
+		}
+		over_cap = 1;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_warn("conn_accept");
@@ -125,6 +134,7 @@ conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa,
 	bufferevent_setwatermark(c->client, EV_READ, 0, DOCKGATE_HIGH_WATER);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
 	conn_request_reset(c);
+	c->refuse_on_handshake = over_cap;
 	if (c->tls) {
 		c->handshaking = 1;
 		conn_timer(c, TIMER_HANDSHAKE, proxy->timeout_header);
@@ -146,7 +156,8 @@ conn_accept_refuse(evutil_socket_t fd, int status, const char *why)
 	size_t	 len;
 	ssize_t	 n;
 
-	if ((msg = httpmsg_refusal(status, why, NULL, 1, 0, &len)) != NULL) {
+	if (status != 0 &&
+	    (msg = httpmsg_refusal(status, why, NULL, 1, 0, &len)) != NULL) {
 		n = send(fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 		(void)n;
 		free(msg);
@@ -166,6 +177,10 @@ conn_close(struct conn *c, const char *why)
 
 	if (c->dead)
 		return;
+	/* A request that ends with its connection (a tunnel, a stream the
+	 * client left) still gets its audit line. */
+	if (c->rq != NULL && c->decided && c->forwarded && !c->audited)
+		decide_finish(c, 0);
 	c->dead = 1;
 	TAILQ_REMOVE(&proxy->conns, c, entry);
 	if (why != NULL)
@@ -346,6 +361,7 @@ conn_request_reset(struct conn *c)
 	c->head_handled = c->req_finished = 0;
 	c->bytes_in = c->bytes_out = 0;
 	c->t_start.tv_sec = c->t_start.tv_usec = 0;
+	c->audited = 0;
 	c->dry_run_deny = 0;
 	c->retry_after = 0;
 	c->req_keepalive = 0;
@@ -446,6 +462,13 @@ conn_eventcb(struct bufferevent *bev, short what, void *arg)
 		    c->cert_cn ? c->cert_cn : "");
 		if (c->timer_kind == TIMER_HANDSHAKE)
 			conn_timer(c, TIMER_IDLE, proxy->timeout_idle);
+		if (c->refuse_on_handshake) {
+			log_warnx("%s: connection cap (%u) reached, refusing",
+			    c->listener->addr.spec, proxy->max_connections);
+			c->must_close = 1;
+			conn_refuse(c, 503, "connection limit reached",
+			    "max-connections");
+		}
 		return;
 	}
 	if (c->handshaking) {
@@ -523,8 +546,7 @@ conn_parse(struct conn *c)
 				return;
 			}
 			c->req_started = 1;
-			event_base_gettimeofday_cached(proxy->base,
-			    &c->t_start);
+			io_now(&c->t_start);
 			conn_timer(c, TIMER_HEADER, proxy->timeout_header);
 		}
 		n = v.iov_len;

@@ -259,6 +259,8 @@ decide_clear(struct conn *c)
 void
 decide_finish(struct conn *c, int status)
 {
+	if (c->audited)
+		return;
 	if (status == 0)
 		status = c->rq->resp.status_code;
 	audit_request(c, c->dry_run_deny ? "deny" :

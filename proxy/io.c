@@ -9,6 +9,7 @@
 #include <sys/uio.h>
 
 #include <errno.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proxy.h"
@@ -67,4 +68,17 @@ io_send(struct bufferevent *bev, int is_tls, struct evbuffer *data)
 		(void)evbuffer_write(data, fd);	/* errors: the bev sees them */
 	if (evbuffer_get_length(data) > 0)
 		evbuffer_add_buffer(out, data);
+}
+
+/* A monotonic timestamp (durations never run backwards). */
+void
+io_now(struct timeval *tv)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	tv->tv_sec = ts.tv_sec;
+	tv->tv_usec = ts.tv_nsec / 1000;
+	if (tv->tv_sec == 0 && tv->tv_usec == 0)
+		tv->tv_usec = 1;	/* 0 means "not started" */
 }

@@ -18,6 +18,7 @@
 static int	 log_to_syslog;
 static int	 log_verbose;
 
+static void	 log_escape(char *, size_t);
 static void	 vlog(int, const char *, va_list, int)
 		    __attribute__((format(printf, 2, 0)));
 
@@ -38,6 +39,29 @@ log_setverbose(int v)
 	log_verbose = v;
 }
 
+/*
+ * Make a message one printable line: paths and reasons come from clients,
+ * and a decoded %0A must not forge a log line (nor %1B drive a terminal).
+ */
+static void
+log_escape(char *msg, size_t size)
+{
+	char	 out[2048];
+	size_t	 i, o = 0;
+
+	for (i = 0; msg[i] != '\0' && o + 5 < sizeof(out); i++) {
+		unsigned char c = (unsigned char)msg[i];
+
+		if (c < 0x20 || c == 0x7f)
+			o += (size_t)snprintf(out + o, sizeof(out) - o,
+			    "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	snprintf(msg, size, "%s", out);
+}
+
 /* Write one line at a priority, with strerror(errno) when asked. */
 static void
 vlog(int pri, const char *fmt, va_list ap, int with_errno)
@@ -55,6 +79,7 @@ vlog(int pri, const char *fmt, va_list ap, int with_errno)
 
 		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(saved));
 	}
+	log_escape(msg, sizeof(msg));
 	if (log_to_syslog)
 		syslog(pri, "%s", msg);
 	else

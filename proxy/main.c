@@ -233,20 +233,23 @@ sig_hup(evutil_socket_t sig, short ev, void *arg)
 	struct policy	*p;
 
 	char		 err[512];
+	int		 ok = 1;
 
 	audit_reopen();
-	if (tls_load(err, sizeof(err)) == -1)
+	if (tls_load(err, sizeof(err)) == -1) {
 		log_warnx("TLS reload failed, the old certificates stay: %s",
 		    err);
+		ok = 0;
+	}
 	if ((p = load_policy(proxy->policy_file, 1)) == NULL) {
 		log_warnx("reload failed; the old policy stays in force");
-		metrics_reload(0);
-		return;
+		ok = 0;
+	} else {
+		policy_unref(proxy->policy);
+		proxy->policy = p;
+		log_warnx("policy %s reloaded", proxy->policy_file);
 	}
-	policy_unref(proxy->policy);
-	proxy->policy = p;
-	metrics_reload(1);
-	log_warnx("policy %s reloaded", proxy->policy_file);
+	metrics_reload(ok);
 }
 
 int

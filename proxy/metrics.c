@@ -125,8 +125,8 @@ metrics_request(struct conn *c, const char *verdict, int status)
 		m.upstream_errors++;
 	m.bytes_in += c->bytes_in;
 	m.bytes_out += c->bytes_out;
-	if (c->t_start.tv_sec != 0) {
-		event_base_gettimeofday_cached(proxy->base, &now);
+	if (c->t_start.tv_sec != 0 || c->t_start.tv_usec != 0) {
+		io_now(&now);
 		secs = (double)(now.tv_sec - c->t_start.tv_sec) +
 		    (double)(now.tv_usec - c->t_start.tv_usec) / 1e6;
 		metrics_observe(&m.request, secs < 0 ? 0 : secs);

@@ -218,7 +218,9 @@ struct conn {
 	int			 tunnel_counted;
 	struct rl_entry		*rl;		/* counted as in flight */
 	int			 retry_after;	/* for a 429 */	/* a deny forwarded by --dry-run */
-	struct timeval		 t_start;	/* request start */
+	struct timeval		 t_start;	/* request start (monotonic) */
+	int			 audited;	/* the request's line is written */
+	int			 refuse_on_handshake;	/* 503 once TLS is up */
 	uint64_t		 bytes_in;
 	uint64_t		 bytes_out;
 };
@@ -249,6 +251,7 @@ int	 eval_main(const char *, const char *, const struct address *, int,
 /* io.c */
 size_t	 io_pull(struct bufferevent *, int);
 void	 io_send(struct bufferevent *, int, struct evbuffer *);
+void	 io_now(struct timeval *);
 
 /* listener.c */
 int	 listener_add(const char *, char *, size_t);
