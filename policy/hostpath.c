@@ -86,13 +86,16 @@ hostpath_allowed(const char *p, const struct strlist *l)
 
 /* Is clean path p the engine socket or a directory that holds it? */
 int
-hostpath_is_engine_socket(const char *p)
+hostpath_is_engine_socket(const char *p, const char *const *extra)
 {
 	size_t	i;
 
 	for (i = 0; hostpath_sockets[i] != NULL; i++)
 		if (hostpath_under(hostpath_sockets[i], p) ||
 		    hostpath_under(p, hostpath_sockets[i]))
+			return (1);
+	for (i = 0; extra != NULL && extra[i] != NULL; i++)
+		if (hostpath_under(extra[i], p) || hostpath_under(p, extra[i]))
 			return (1);
 	return (0);
 }

@@ -50,7 +50,7 @@ mounts_real_inside(struct eval *ev, const char *r, const char *pre,
 	char	rp[POLICY_MAX_STRING];
 	int	st;
 
-	if (hostpath_is_engine_socket(r))
+	if (hostpath_is_engine_socket(r, ev->req->protected_paths))
 		return (ev_deny(ev, 403, "host_paths", "%s: %s resolves to %s,"
 		    " the engine socket or a directory holding it, which is"
 		    " never allowed", where, src, r));
@@ -81,7 +81,7 @@ mounts_bind_source(struct eval *ev, const char *src, const char *where,
 	    sizeof(clean)) == -1)
 		return (ev_deny(ev, 403, "host_paths", "%s: host path \"%s\""
 		    " is not a clean absolute path", where, src));
-	if (hostpath_is_engine_socket(clean))
+	if (hostpath_is_engine_socket(clean, ev->req->protected_paths))
 		return (ev_deny(ev, 403, "host_paths", "%s: %s is the engine"
 		    " socket or a directory holding it, which is never"
 		    " allowed", where, clean));

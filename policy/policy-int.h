@@ -169,7 +169,7 @@ int		 imageref_under(const char *, const struct strlist *);
 int		 hostpath_clean(const char *, char *, size_t);
 int		 hostpath_under(const char *, const char *);
 const char	*hostpath_allowed(const char *, const struct strlist *);
-int		 hostpath_is_engine_socket(const char *);
+int		 hostpath_is_engine_socket(const char *, const char *const *);
 
 /* jsonfold.c */
 enum jf_type {

@@ -62,6 +62,12 @@ struct policy_req {
 	/* Addition: the owner label value for this client under "ownership"
 	 * ("uid:1000" or "cn:NAME"), set by the daemon; NULL when unknown. */
 	const char		*owner;
+
+	/* Addition: sockets the daemon itself uses (the engine's, its own
+	 * listeners), their real paths included; NULL-terminated or NULL.
+	 * Like the well-known engine sockets, they and every directory that
+	 * holds them are never allowed as bind sources. */
+	const char *const	*protected_paths;
 };
 
 /* How the daemon must treat a request body. */

@@ -108,6 +108,7 @@ decide_request(struct conn *c)
 		snprintf(c->rq->owner, sizeof(c->rq->owner), "uid:%u",
 		    (unsigned)c->uid);
 	c->rq->req.owner = c->rq->owner[0] != '\0' ? c->rq->owner : NULL;
+	c->rq->req.protected_paths = proxy->protected_paths;
 	pp = policy_resolve(c->pol, &id);
 	c->rq->profile = pp;
 	if ((status = ratelimit_begin(c, pp)) != 0) {

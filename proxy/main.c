@@ -33,6 +33,32 @@ static void	 sig_hup(evutil_socket_t, short, void *);
 static void	 grace_over(evutil_socket_t, short, void *);
 static struct policy *load_policy(const char *, int);
 static int	 check_main(const char *);
+static void	 protect_paths(void);
+
+/*
+ * The sockets this daemon uses (the engine's, its own unix listeners), as
+ * given and as real paths: the policy never lets a container bind them.
+ */
+static void
+protect_paths(void)
+{
+	struct listener	*l;
+	const char	*p[8];
+	size_t		 n = 0, i, k = 0;
+
+	if (proxy->upstream.kind == ADDR_UNIX)
+		p[n++] = proxy->upstream.path;
+	TAILQ_FOREACH(l, &proxy->listeners, entry)
+		if (l->addr.kind == ADDR_UNIX && n < 7)
+			p[n++] = l->addr.path;
+	for (i = 0; i < n && k + 2 < 16; i++) {
+		proxy->protected_paths[k++] = p[i];
+		if (i < 8 && realpath(p[i], proxy->protected_buf[i]) != NULL &&
+		    strcmp(proxy->protected_buf[i], p[i]) != 0)
+			proxy->protected_paths[k++] = proxy->protected_buf[i];
+	}
+	proxy->protected_paths[k] = NULL;
+}
 
 enum {
 	OPT_TLS_CERT = 256, OPT_TLS_KEY, OPT_TLS_CA, OPT_INSECURE_TCP,
@@ -512,6 +538,7 @@ main(int argc, char *argv[])
 		listener_close_all();
 		return 1;
 	}
+	protect_paths();
 	if (user != NULL) {
 		if (privdrop_apply(uid, gid, px.upstream.kind == ADDR_UNIX ?
 		    px.upstream.path : NULL, err, sizeof(err)) == -1) {

@@ -50,6 +50,8 @@ TAILQ_HEAD(connlist, conn);
 struct proxy {
 	struct event_base	*base;
 	struct evbuffer		*scratch;	/* staging for io_send() */
+	const char		*protected_paths[16];	/* never bind sources */
+	char			 protected_buf[8][4096];
 	struct connlist		 conns;
 	struct listenerlist	 listeners;
 	struct address		 upstream;

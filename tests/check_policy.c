@@ -445,16 +445,29 @@ START_TEST(test_hostpath_match)
 	ck_assert_ptr_null(hostpath_allowed("/datax", &l));
 	ck_assert_ptr_null(hostpath_allowed("/etc", &l));
 	strlist_free(&l);
-	ck_assert(hostpath_is_engine_socket("/var/run/docker.sock"));
-	ck_assert(hostpath_is_engine_socket("/run/docker.sock"));
-	ck_assert(hostpath_is_engine_socket("/var/run"));
-	ck_assert(hostpath_is_engine_socket("/run"));
-	ck_assert(hostpath_is_engine_socket("/var"));
-	ck_assert(hostpath_is_engine_socket("/"));
-	ck_assert(hostpath_is_engine_socket("/run/containerd/containerd.sock"));
-	ck_assert(!hostpath_is_engine_socket("/run/user"));
-	ck_assert(!hostpath_is_engine_socket("/var/run/docker.sock.bak"));
-	ck_assert(!hostpath_is_engine_socket("/srv"));
+	ck_assert(hostpath_is_engine_socket("/var/run/docker.sock", NULL));
+	ck_assert(hostpath_is_engine_socket("/run/docker.sock", NULL));
+	ck_assert(hostpath_is_engine_socket("/var/run", NULL));
+	ck_assert(hostpath_is_engine_socket("/run", NULL));
+	ck_assert(hostpath_is_engine_socket("/var", NULL));
+	ck_assert(hostpath_is_engine_socket("/", NULL));
+	ck_assert(hostpath_is_engine_socket("/run/containerd/containerd.sock", NULL));
+	ck_assert(!hostpath_is_engine_socket("/run/user", NULL));
+	ck_assert(!hostpath_is_engine_socket("/var/run/docker.sock.bak", NULL));
+	ck_assert(!hostpath_is_engine_socket("/srv", NULL));
+	{
+		/* The daemon's own sockets (its --upstream, its listeners). */
+		static const char *const extra[] = { "/tmp/e/docker.sock",
+		    "/srv/dg/admin.sock", NULL };
+
+		ck_assert(hostpath_is_engine_socket("/tmp/e/docker.sock",
+		    extra));
+		ck_assert(hostpath_is_engine_socket("/tmp/e", extra));
+		ck_assert(hostpath_is_engine_socket("/tmp", extra));
+		ck_assert(hostpath_is_engine_socket("/srv/dg", extra));
+		ck_assert(!hostpath_is_engine_socket("/tmp/f", extra));
+		ck_assert(!hostpath_is_engine_socket("/srv/dgx", extra));
+	}
 }
 END_TEST
 

@@ -89,7 +89,7 @@ fuzz_path(const char *s)
 	    s, out);
 	FCHECK(strstr(out, "//") == NULL, "\"%s\"", out);
 	FCHECK(hostpath_under(out, out), "not under itself");
-	(void)hostpath_is_engine_socket(out);
+	(void)hostpath_is_engine_socket(out, NULL);
 }
 
 int
