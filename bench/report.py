@@ -197,5 +197,12 @@ L.append("p99 ratio per keep-alive cell (dockgate / HAProxy): " + ", ".join(
     for sc in KEEPALIVE if (sc, "dockgate") in res))
 L.append("")
 
+# Hand-written analysis kept across runs (what bounds each miss, the policy
+# micro-benchmark), appended as it is.
+notes = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                     "RESULTS-notes.md")
+if os.path.exists(notes):
+    L.append(open(notes).read())
+
 with open(out, "w") as f:
     f.write("\n".join(L) + "\n")
