@@ -414,6 +414,16 @@ main(int argc, char *argv[])
 			break;
 		case OPT_VERSION:
 			printf("dockgate %s\n", PACKAGE_VERSION);
+			/* What this build enforces (tests read this line). */
+			printf("sandbox: %s\n",
+#if defined(HAVE_SECCOMP) && !defined(DOCKGATE_SANITIZERS)
+			    "seccomp"
+#elif defined(DOCKGATE_SANITIZERS)
+			    "none (sanitizer build: LeakSanitizer needs ptrace)"
+#else
+			    "none (built without libseccomp)"
+#endif
+			    );
 			return 0;
 		case OPT_HELP:
 			usage(stdout);
