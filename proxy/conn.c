@@ -532,7 +532,7 @@ conn_parse(struct conn *c)
 	struct evbuffer_iovec	 v;
 	size_t			 n, nparsed;
 	enum http_errno		 err;
-	int			 rounds = 0;
+	int			 rounds = 0, bad_end;
 
  again:
 	while (!c->dead && (c->state == CONN_HEAD || c->state == CONN_BODY ||
@@ -556,6 +556,12 @@ conn_parse(struct conn *c)
 		nparsed = http_parser_execute(&c->rq->reqp, &req_settings,
 		    v.iov_base, n);
 		err = HTTP_PARSER_ERRNO(&c->rq->reqp);
+		/* The parser paused on the head's last line end: a non-strict
+		 * http-parser takes any byte after a CR there (found by
+		 * fuzzing); the head must end in a real LF. */
+		bad_end = c->head_done && !c->head_handled &&
+		    err == HPE_PAUSED && (nparsed >= n ||
+		    ((const char *)v.iov_base)[nparsed] != '\n');
 		if (!c->head_done || (err == HPE_PAUSED && c->head_done &&
 		    !c->head_handled)) {
 			if (httpmsg_head_scan(&c->head_prev, v.iov_base,
@@ -570,6 +576,12 @@ conn_parse(struct conn *c)
 		c->bytes_in += nparsed;
 		if (c->dead)
 			return;
+		if (bad_end) {
+			c->must_close = 1;
+			conn_refuse(c, 400, "bare CR in request head",
+			    "malformed");
+			return;
+		}
 		if (err == HPE_PAUSED) {
 			http_parser_pause(&c->rq->reqp, 0);
 		} else if (err != HPE_OK) {

@@ -330,6 +330,11 @@ def test_bad_request_line(dockgate):
                  b"GET /_ping HTTP/1.1 extra\r\nHost: x\r\n\r\n",
                  b"GET /_ping HTTP/1.1\r\nBad Header Line\r\n\r\n",
                  b"GET /_ping HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n",
+                 # bare CRs, which a non-strict http-parser takes as line
+                 # ends (fuzz_http found the one that ends the head)
+                 b"GET /_ping HTTP/1.1\rHost: x\r\n\r\n",
+                 b"GET /_ping HTTP/1.1\r\nHost: x\r\n\rdocker\r\n\r\n",
+                 b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r!",
                  b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 40):
         out = raw(gate.sock, data, read_timeout=5)
         assert out, "no answer to %r" % data

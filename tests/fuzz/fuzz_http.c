@@ -502,9 +502,16 @@ f_parse(struct fconn *c, size_t avail, const size_t *bounds, size_t nb)
 			c->head_bytes += nparsed;
 			c->scanned += nparsed;
 		}
-		if (c->head_done && !c->head_handled)
-			/* the parser stops on the head's last LF */
+		if (c->head_done && !c->head_handled) {
+			/* the parser stops on the head's last LF; like the
+			 * daemon, refuse a head that ends in anything else */
+			if (err == HPE_PAUSED && (nparsed >= n ||
+			    c->stream[c->consumed + nparsed] != '\n')) {
+				f_refuse(c, 1);
+				return;
+			}
 			c->head_end = c->consumed + nparsed + 1;
+		}
 		c->consumed += nparsed;
 		if (err == HPE_PAUSED) {
 			http_parser_pause(&c->p, 0);
