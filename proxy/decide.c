@@ -19,6 +19,7 @@ static int	 decide_add_fact(struct conn *, const char *, int,
 static int	 decide_realpath(struct conn *, const char *);
 static void	 decide_identity(struct conn *, struct policy_identity *);
 static int	 decide_build_start(struct conn *);
+static int	 decide_lookup(struct conn *, const char *, int);
 static void	 decide_build_release(struct conn *);
 
 /* The identity the policy sees for a connection. */
@@ -84,6 +85,41 @@ decide_realpath(struct conn *c, const char *lookup)
 	return decide_add_fact(c, lookup, 200, json, o);
 }
 
+/*
+ * The decision asked for a fact: answer a realpath: here (0: evaluate
+ * again) or ask the engine (1: decide_fact() goes on); -1: refused. A
+ * build mid-upload (mid_upload) is refused with its engine connection.
+ */
+static int
+decide_lookup(struct conn *c, const char *lookup, int mid_upload)
+{
+	if (mid_upload)
+		c->must_close = 1;	/* any refusal aborts the upload */
+	if (c->rq->facts.n >= POLICY_MAX_FACTS) {
+		conn_refuse(c, 403, "the decision needs too many engine "
+		    "lookups", "lookup-limit");
+		return -1;
+	}
+	if (strncmp(lookup, "realpath:", 9) == 0) {
+		if (decide_realpath(c, lookup) == -1) {
+			c->must_close = 1;
+			conn_refuse(c, 500, "out of memory", "internal");
+			return -1;
+		}
+		if (mid_upload)
+			c->must_close = 0;
+		return 0;
+	}
+	if (lookup[0] != '/') {
+		conn_refuse(c, 500, "bad engine lookup", "internal");
+		return -1;
+	}
+	if (!mid_upload)
+		c->state = CONN_LOOKUP;
+	lookup_start(c, lookup);
+	return 1;
+}
+
 /* Decide the current request and act on the verdict. */
 void
 decide_request(struct conn *c)
@@ -139,26 +175,8 @@ decide_request(struct conn *c)
 		}
 		if (res->verdict != POLICY_LOOKUP)
 			break;
-		if (c->rq->facts.n >= POLICY_MAX_FACTS) {
-			conn_refuse(c, 403, "the decision needs too many engine "
-			    "lookups", "lookup-limit");
+		if (decide_lookup(c, res->lookup, 0) != 0)
 			return;
-		}
-		if (strncmp(res->lookup, "realpath:", 9) == 0) {
-			if (decide_realpath(c, res->lookup) == -1) {
-				c->must_close = 1;
-				conn_refuse(c, 500, "out of memory", "internal");
-				return;
-			}
-			continue;
-		}
-		if (res->lookup[0] != '/') {
-			conn_refuse(c, 500, "bad engine lookup", "internal");
-			return;
-		}
-		c->state = CONN_LOOKUP;
-		lookup_start(c, res->lookup);
-		return;
 	}
 	c->decided = 1;
 	switch (res->verdict) {
@@ -393,22 +411,8 @@ decide_build(struct conn *c)
 		}
 		if (res->verdict != POLICY_LOOKUP)
 			break;
-		if (c->rq->facts.n >= POLICY_MAX_FACTS) {
-			c->must_close = 1;
-			conn_refuse(c, 403, "the decision needs too many engine "
-			    "lookups", "lookup-limit");
+		if (decide_lookup(c, res->lookup, 1) != 0)
 			return;
-		}
-		if (strncmp(res->lookup, "realpath:", 9) == 0) {
-			if (decide_realpath(c, res->lookup) == -1) {
-				c->must_close = 1;
-				conn_refuse(c, 500, "out of memory", "internal");
-				return;
-			}
-			continue;
-		}
-		lookup_start(c, res->lookup);
-		return;
 	}
 	c->decided = 1;
 	if (res->verdict == POLICY_DENY || res->verdict == POLICY_MALFORMED) {
