@@ -23,11 +23,22 @@ RESULTS=${RESULTS:-$BENCH_DIR/RESULTS.md}
 STREAM_REPEAT=${STREAM_REPEAT:-3}
 export LOGS_SIZE=${LOGS_SIZE:-1G}
 
+# A missing tool is installed from Debian's packages when we are root.
+APT_UPDATED=0
 need() {
-	command -v "$1" >/dev/null 2>&1 || {
-		log "missing $1 (apt-get install -y ${2:-$1})"
-		exit 2
-	}
+	command -v "$1" >/dev/null 2>&1 && return 0
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		log "installing ${2:-$1} for $1"
+		if [ $APT_UPDATED = 0 ]; then
+			DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+			APT_UPDATED=1
+		fi
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		    --no-install-recommends "${2:-$1}" >&2
+		command -v "$1" >/dev/null 2>&1 && return 0
+	fi
+	log "missing $1 (apt-get install -y ${2:-$1})"
+	exit 2
 }
 need cc gcc
 need nginx
@@ -37,7 +48,10 @@ if [ "$MODE" = full ]; then
 	case " $CONTENDERS " in *" socat "*) need socat ;; esac
 	case " $CONTENDERS " in *" haproxy "*) need haproxy ;; esac
 	need python3
-	[ -x "$DOCKGATE" ] || { log "no $DOCKGATE: make -C $TOP/proxy"; exit 2; }
+	if [ ! -x "$DOCKGATE" ]; then
+		log "no $DOCKGATE yet: building it (bootstrap.sh build)"
+		"$TOP/bootstrap.sh" build >&2 || exit 2
+	fi
 fi
 
 bench_mkdir

@@ -65,7 +65,7 @@ enum {
 	OPT_SOCKET_MODE, OPT_SOCKET_GROUP, OPT_AUDIT, OPT_DRY_RUN, OPT_METRICS,
 	OPT_USER, OPT_UP_CA, OPT_UP_CERT, OPT_UP_KEY, OPT_MAX_CONN,
 	OPT_MAX_HEADER, OPT_MAX_BODY, OPT_T_HEADER, OPT_T_BODY, OPT_T_CONNECT,
-	OPT_T_IDLE, OPT_EVAL, OPT_AS, OPT_VERSION, OPT_HELP,
+	OPT_T_IDLE, OPT_EVAL, OPT_AS, OPT_VERSION, OPT_HELP, OPT_SYSLOG,
 };
 
 static const struct option longopts[] = {
@@ -97,6 +97,7 @@ static const struct option longopts[] = {
 	{ "as",			required_argument,	NULL, OPT_AS },
 	{ "foreground",		no_argument,		NULL, 'd' },
 	{ "verbose",		no_argument,		NULL, 'v' },
+	{ "syslog",		no_argument,		NULL, OPT_SYSLOG },
 	{ "version",		no_argument,		NULL, OPT_VERSION },
 	{ "help",		no_argument,		NULL, OPT_HELP },
 	{ NULL,			0,			NULL, 0 }
@@ -137,6 +138,7 @@ usage(FILE *f)
 "                          [--upstream ADDR] METHOD PATH[?QUERY] [BODY.json]\n"
 "  -d, --foreground      accepted; dockgate always runs in the foreground\n"
 "  -v, --verbose         more logging (repeat for debug)\n"
+"      --syslog          log to syslog (daemon facility) instead of stderr\n"
 "      --version, --help\n"
 "ADDR: unix:/path, unix:///path, tcp:HOST:PORT, tcp://HOST:PORT ([::1] for\n"
 "IPv6), or systemd (sockets passed in LISTEN_FDS).\n"
@@ -286,6 +288,7 @@ main(int argc, char *argv[])
 	const char		*metrics_addr = NULL, *audit = NULL;
 	unsigned long long	 v;
 	int			 ch, check = 0, eval = 0, nlisten = 0;
+	int			 use_syslog = 0;
 	const char		*as = NULL, *user = NULL;
 	uid_t			 uid = 0;
 	gid_t			 gid = 0;
@@ -412,6 +415,9 @@ main(int argc, char *argv[])
 		case OPT_AS:
 			as = optarg;
 			break;
+		case OPT_SYSLOG:
+			use_syslog = 1;
+			break;
 		case OPT_VERSION:
 			printf("dockgate %s\n", PACKAGE_VERSION);
 			/* What this build enforces (tests read this line). */
@@ -490,7 +496,7 @@ main(int argc, char *argv[])
 		return 2;
 	}
 
-	log_init(0, px.verbose);
+	log_init(use_syslog, px.verbose);
 	signal(SIGPIPE, SIG_IGN);
 	if (user != NULL && privdrop_lookup(user, &uid, &gid, err,
 	    sizeof(err)) == -1) {
