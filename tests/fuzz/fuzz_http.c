@@ -422,6 +422,8 @@ f_request_complete(struct fconn *c)
 		CHECK(end != (size_t)-1, "http-parser completed a chunked body"
 		    " at %zu that the reference scanner rejects (head end %zu)",
 		    c->consumed, c->head_end);
+		if (end != c->consumed && fuzz_lenient("http-bare-cr"))
+			return;	/* the same leniency ended it elsewhere */
 		CHECK(end == c->consumed, "chunked request ends at %zu, "
 		    "parser consumed up to %zu", end, c->consumed);
 		CHECK(dec == c->body_bytes, "chunked body %llu bytes, parser "

@@ -53,12 +53,14 @@ rc=0
 for t in $targets; do
 	corpus=$work/corpus/$t
 	art=$work/artifacts/$t
+	rm -rf "$art"	# findings of an earlier run are not this run's
 	mkdir -p "$corpus" "$art"
 	# New finds accumulate in the working corpus; the seeds stay read-only.
 	printf 'run.sh: %-14s %3ss ... ' "$t" "$secs"
 	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
 	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	    "$build/tests/fuzz/$t" -max_total_time="$secs" -timeout=10 \
+	    ${DOCKGATE_FUZZ_SEED:+-seed=$DOCKGATE_FUZZ_SEED} \
 	    -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 \
 	    -artifact_prefix="$art/" "$corpus" "$here/corpus/$t" \
 	    >"$work/$t.log" 2>&1
