@@ -41,6 +41,8 @@ static int	 req_on_header_field(http_parser *, const char *, size_t);
 static int	 req_on_header_value(http_parser *, const char *, size_t);
 static int	 req_on_headers_complete(http_parser *);
 static int	 req_on_body(http_parser *, const char *, size_t);
+static int	 req_on_chunk_header(http_parser *);
+static int	 conn_chunk_scan(struct conn *, const char *, size_t);
 static int	 req_on_message_complete(http_parser *);
 
 static const http_parser_settings req_settings = {
@@ -50,6 +52,7 @@ static const http_parser_settings req_settings = {
 	.on_headers_complete = req_on_headers_complete,
 	.on_body = req_on_body,
 	.on_message_complete = req_on_message_complete,
+	.on_chunk_header = req_on_chunk_header,
 };
 
 /* A new client socket: allocate its connection, or refuse it with 503. */
@@ -369,6 +372,10 @@ conn_request_reset(struct conn *c)
 	c->resp_head_done = c->resp_done = c->resp_tunnel = 0;
 	c->resp_started = c->resp_keepalive = 0;
 	c->head_prev = 0;
+	c->scan_from = NULL;
+	c->frame_prev = 0;
+	c->crlf_need = 0;
+	c->chunk_left = 0;
 	c->err_status = 0;
 	c->err_reason = NULL;
 	c->state = CONN_HEAD;
@@ -532,7 +539,7 @@ conn_parse(struct conn *c)
 	struct evbuffer_iovec	 v;
 	size_t			 n, nparsed;
 	enum http_errno		 err;
-	int			 rounds = 0, bad_end;
+	int			 rounds = 0, bad_end, chunked;
 
  again:
 	while (!c->dead && (c->state == CONN_HEAD || c->state == CONN_BODY ||
@@ -553,9 +560,24 @@ conn_parse(struct conn *c)
 		if (!c->head_done && n > proxy->max_header_bytes + 1 -
 		    c->head_bytes)
 			n = proxy->max_header_bytes + 1 - c->head_bytes;
+		chunked = c->head_handled && c->rq->framing.chunked &&
+		    !c->req_done;
+		c->scan_from = chunked ? v.iov_base : NULL;
 		nparsed = http_parser_execute(&c->rq->reqp, &req_settings,
 		    v.iov_base, n);
 		err = HTTP_PARSER_ERRNO(&c->rq->reqp);
+		/* The chunk framing after the last data of this read. */
+		if (chunked && c->err_status == 0 && c->scan_from != NULL &&
+		    c->scan_from < (const char *)v.iov_base + nparsed &&
+		    conn_chunk_scan(c, c->scan_from,
+		    (size_t)((const char *)v.iov_base + nparsed -
+		    c->scan_from)) == -1) {
+			c->scan_from = NULL;
+			c->must_close = 1;
+			conn_refuse(c, 400, "bad chunk framing", "malformed");
+			return;
+		}
+		c->scan_from = NULL;
 		/* The parser paused on the head's last line end: a non-strict
 		 * http-parser takes any byte after a CR there (found by
 		 * fuzzing); the head must end in a real LF. */
@@ -910,6 +932,44 @@ req_on_headers_complete(http_parser *p)
 	return 0;
 }
 
+/*
+ * Check the framing bytes of a chunked body (all but chunk data), which a
+ * non-strict http-parser reads leniently: a CR must be followed by LF, and
+ * each chunk's data by exactly CR LF.
+ */
+static int
+conn_chunk_scan(struct conn *c, const char *p, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		char ch = p[i];
+
+		if (c->crlf_need == 2) {
+			if (ch != '\r')
+				return -1;
+			c->crlf_need = 1;
+		} else if (c->crlf_need == 1) {
+			if (ch != '\n')
+				return -1;
+			c->crlf_need = 0;
+		} else if (c->frame_prev == '\r' && ch != '\n')
+			return -1;
+		c->frame_prev = ch;
+	}
+	return 0;
+}
+
+/* http-parser: a chunk begins; its size is in content_length. */
+static int
+req_on_chunk_header(http_parser *p)
+{
+	struct conn	*c = p->data;
+
+	c->chunk_left = p->content_length;
+	return 0;
+}
+
 /* http-parser: decoded body bytes: buffer them, or stream them upward. */
 static int
 req_on_body(http_parser *p, const char *at, size_t len)
@@ -918,6 +978,20 @@ req_on_body(http_parser *p, const char *at, size_t len)
 	char		 hdr[32];
 	int		 n;
 
+	if (c->scan_from != NULL) {
+		/* Chunked: the framing before this data, then the data. */
+		if (at < c->scan_from || conn_chunk_scan(c, c->scan_from,
+		    (size_t)(at - c->scan_from)) == -1) {
+			c->err_status = 400;
+			c->err_reason = "bad chunk framing";
+			return -1;
+		}
+		c->scan_from = at + len;
+		c->frame_prev = 0;
+		c->chunk_left = len <= c->chunk_left ? c->chunk_left - len : 0;
+		if (c->chunk_left == 0)
+			c->crlf_need = 2;
+	}
 	c->body_bytes += len;
 	if (c->state == CONN_BODY) {
 		if (c->body_bytes > proxy->max_body_bytes) {

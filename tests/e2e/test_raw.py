@@ -323,6 +323,29 @@ def test_conflicting_framing(engine, dockgate, cleanup):
 
 
 @needs_dockgate
+def test_bad_chunk_framing(engine, dockgate, cleanup):
+    """A non-strict http-parser reads chunk framing leniently (any two bytes
+    after chunk data, a bare CR as a line end); dockgate refuses those forms
+    and accepts good framing split at every byte."""
+    gate = dockgate()
+    head = (b"POST /v1.41/containers/create HTTP/1.1\r\nHost: d\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    good = head + b'5\r\n{"Ima\r\nb;x=1\r\nge":"tiny"}\r\n0\r\nX-T: 1\r\n\r\n'
+    with RawConn(gate.sock) as c:
+        for i in range(len(good)):
+            c.send(good[i:i + 1])
+        r = c.read_response("POST")
+        assert r.status == 201, r
+        cleanup.containers.append(r.json()["Id"])
+    for bad in (head + b'5\r\n{"ImaXXb\r\nge":"tiny"}\r\n0\r\n\r\n',
+                head + b'5\r\n{"Ima\r\nb\rXge":"tiny"}\r\n0\r\n\r\n',
+                head + b'5\r\n{"Ima\rXb\r\nge":"tiny"}\r\n0\r\n\r\n',
+                head + b'5\r\n{"Ima\r\nb\r\nge":"tiny"}\r\n0\r\n\rX'):
+        r, _ = parse_one(raw(gate.sock, bad, read_timeout=5), eof=True)
+        assert_refusal(r, 400)
+
+
+@needs_dockgate
 def test_bad_request_line(dockgate):
     gate = dockgate()
     for data in (b"GARBAGE\r\n\r\n",
