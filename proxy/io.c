@@ -32,8 +32,14 @@ io_pull(struct bufferevent *bev, int is_tls)
 	    (fd = bufferevent_getfd(bev)) == -1)
 		return 0;
 	in = bufferevent_get_input(bev);
-	if ((n = evbuffer_reserve_space(in, IO_PULL_CHUNK, v, 2)) < 1)
+	/* Inside its read callback libevent keeps the input's end frozen;
+	 * lift that for our read and put it back as it was. */
+	evbuffer_unfreeze(in, 0);
+	n = evbuffer_reserve_space(in, IO_PULL_CHUNK, v, 2);
+	if (n < 1) {
+		evbuffer_freeze(in, 0);
 		return 0;
+	}
 	for (i = 0; i < n; i++) {
 		iov[i].iov_base = v[i].iov_base;
 		iov[i].iov_len = v[i].iov_len;
@@ -41,6 +47,7 @@ io_pull(struct bufferevent *bev, int is_tls)
 	r = readv(fd, iov, n);
 	if (r <= 0) {
 		evbuffer_commit_space(in, v, 0);
+		evbuffer_freeze(in, 0);
 		return 0;	/* EAGAIN, EOF or error: libevent will see it */
 	}
 	for (i = 0; i < n; i++) {
@@ -49,6 +56,7 @@ io_pull(struct bufferevent *bev, int is_tls)
 		r -= (ssize_t)v[i].iov_len;
 	}
 	evbuffer_commit_space(in, v, n);
+	evbuffer_freeze(in, 0);
 	return v[0].iov_len + (n > 1 ? v[1].iov_len : 0);
 }
 
