@@ -167,6 +167,19 @@ owner_exec(struct eval *ev, const char *id, int read)
 	return (rc);
 }
 
+/* Does a filters object use the map form ({"key":{"value":true}})? */
+static int
+owner_filter_maps(json_t *j)
+{
+	const char	*k;
+	json_t		*v;
+
+	json_object_foreach(j, k, v)
+		if (json_is_object(v))
+			return (1);
+	return (0);
+}
+
 /* Add label=dockgate.owner=<owner> to the filters of a list or prune. */
 static int
 owner_filter(struct eval *ev)
@@ -191,7 +204,12 @@ owner_filter(struct eval *ev)
 	}
 	snprintf(want, sizeof(want), OWNER_LABEL "=%s", req->owner);
 	label = json_object_get(j, "label");
-	if (label == NULL)
+	if (label == NULL && owner_filter_maps(j))
+		/* The engine reads all filters in one form: the CLI's is
+		 * {"name":{"x":true}}, so add the label the same way. */
+		rc = json_object_set_new(j, "label", json_pack("{s:b}", want,
+		    1));
+	else if (label == NULL)
 		rc = json_object_set_new(j, "label", json_pack("[s]", want));
 	else if (json_is_array(label))
 		rc = json_array_append_new(label, json_string(want));
@@ -308,6 +326,15 @@ owner_eval(struct eval *ev)
 		return (ev->pr->read_others ? EV_OK : owner_filter(ev));
 	if (n == 2 && strcmp(seg[1], "prune") == 0)
 		return (owner_filter(ev));
+	/* Commit reads a container's file system into an image. */
+	if (n == 1 && strcmp(seg[0], "commit") == 0) {
+		const char *id;
+
+		if (ev_param(ev, "container", &id) != EV_OK)
+			return (EV_DONE);
+		return (id != NULL && id[0] != '\0' ?
+		    owner_container(ev, id, 1) : EV_OK);
+	}
 	if (strcmp(seg[0], "containers") == 0 && n >= 2) {
 		if (n == 2 && strcmp(seg[1], "json") == 0)
 			return (ev->pr->read_others ? EV_OK :

@@ -20,6 +20,7 @@ static int	 decide_realpath(struct conn *, const char *);
 static void	 decide_identity(struct conn *, struct policy_identity *);
 static int	 decide_build_start(struct conn *);
 static int	 decide_lookup(struct conn *, const char *, int);
+static int	 decide_inspect_route(const char *);
 static void	 decide_build_release(struct conn *);
 
 /* The identity the policy sees for a connection. */
@@ -120,6 +121,30 @@ decide_lookup(struct conn *c, const char *lookup, int mid_upload)
 	return 1;
 }
 
+/*
+ * Is this an inspect answer (one JSON object about one object), the only
+ * kind "redact" rewrites? Logs, archives, exports and lists pass as they
+ * are.
+ */
+static int
+decide_inspect_route(const char *route)
+{
+	const char	*a, *b;
+
+	if (strncmp(route, "/containers/", 12) == 0 ||
+	    strncmp(route, "/exec/", 6) == 0) {
+		a = strchr(route + 1, '/') + 1;
+		b = strchr(a, '/');
+		return b != NULL && b > a && strcmp(b, "/json") == 0;
+	}
+	if (strncmp(route, "/volumes/", 9) == 0 ||
+	    strncmp(route, "/networks/", 10) == 0) {
+		a = strchr(route + 1, '/') + 1;
+		return *a != '\0' && strchr(a, '/') == NULL;
+	}
+	return 0;
+}
+
 /* Decide the current request and act on the verdict. */
 void
 decide_request(struct conn *c)
@@ -204,6 +229,7 @@ decide_request(struct conn *c)
 		return;
 	/* An answer about someone else's object, under "redact". */
 	if (res->not_owned && strcmp(c->rq->req.method, "GET") == 0 &&
+	    decide_inspect_route(c->rq->req.route) &&
 	    (policy_profile_redacts(pp, "env") ||
 	    policy_profile_redacts(pp, "mounts") ||
 	    policy_profile_redacts(pp, "network"))) {

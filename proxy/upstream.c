@@ -481,7 +481,9 @@ upstream_redact(struct conn *c)
 	    evbuffer_get_length(c->rq->resp_body), &body, &blen);
 	if (rv == -1) {
 		c->resp_started = 0;
-		upstream_failed(c, "the engine's answer could not be redacted");
+		c->must_close = 1;
+		conn_refuse(c, 502, "the engine's inspect answer could not be "
+		    "redacted", "redact");
 		return -1;
 	}
 	if (body == NULL) {
