@@ -32,13 +32,6 @@ log_init(int use_syslog, int verbose)
 		openlog("dockgate", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
-/* Change the verbosity at run time. */
-void
-log_setverbose(int v)
-{
-	log_verbose = v;
-}
-
 /*
  * Make a message one printable line: paths and reasons come from clients,
  * and a decoded %0A must not forge a log line (nor %1B drive a terminal).

@@ -158,13 +158,6 @@ metrics_reload(int ok)
 	m.last_reload_ok = ok;
 }
 
-/* The engine could not be reached or answered badly. */
-void
-metrics_upstream_error(void)
-{
-	m.upstream_errors++;
-}
-
 /* Write a label value with Prometheus escaping. */
 static void
 metrics_label(struct evbuffer *b, const char *s)

@@ -237,7 +237,6 @@ void	 lookup_cancel(struct conn *);
 
 /* log.c */
 void	 log_init(int, int);
-void	 log_setverbose(int);
 void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
@@ -282,7 +281,6 @@ void	 conn_drain(struct conn *);
 
 /* upstream.c */
 int	 upstream_start(struct conn *);
-void	 upstream_send_head(struct conn *);
 void	 upstream_close(struct conn *);
 void	 upstream_release(struct conn *);
 void	 upstream_pool_free(void);
@@ -328,7 +326,6 @@ void	 metrics_request(struct conn *, const char *, int);
 void	 metrics_tunnel(int);
 void	 metrics_decision(double);
 void	 metrics_reload(int);
-void	 metrics_upstream_error(void);
 void	 metrics_close(void);
 
 /* decide.c */
