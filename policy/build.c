@@ -173,7 +173,6 @@ build_image(struct eval *ev, struct build_state *st, const char *image,
 {
 	const struct policy_fact	*f;
 	struct imageref			 r;
-	char				*enc, path[REF_MAX + 32];
 
 	if (strcasecmp(image, "scratch") == 0 || build_is_stage(st, image))
 		return (EV_OK);
@@ -182,11 +181,7 @@ build_image(struct eval *ev, struct build_state *st, const char *image,
 	if (imageref_parse(image, &r) == -1 ||
 	    imageref_under(r.repo, &ev->pr->trusted_registries))
 		return (EV_OK);
-	if ((enc = ev_encode(image, 1)) == NULL)
-		return (ev_deny(ev, 500, "internal", "out of memory"));
-	snprintf(path, sizeof(path), "/images/%s/json", enc);
-	free(enc);
-	if (ev_fact(ev, path, &f) != EV_OK)
+	if (ev_fact_of(ev, "/images/", image, 1, "/json", &f) != EV_OK)
 		return (EV_DONE);
 	if (f->status != 200)
 		return (ev_deny(ev, 403, "local_images", "%s %s: a local image"

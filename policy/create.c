@@ -603,7 +603,6 @@ create_user(struct eval *ev, json_t *cfg)
 {
 	const struct policy_fact	*f;
 	const char			*user, *image;
-	char				*enc, path[600];
 	json_t				*j, *c;
 	int				 rc;
 
@@ -613,11 +612,7 @@ create_user(struct eval *ev, json_t *cfg)
 	if (user[0] != '\0')
 		return (create_user_check(ev, user, "User"));
 	image = create_str(cfg, "Image");
-	if ((enc = ev_encode(image, 1)) == NULL)
-		return (ev_deny(ev, 500, "internal", "out of memory"));
-	snprintf(path, sizeof(path), "/images/%s/json", enc);
-	free(enc);
-	if (ev_fact(ev, path, &f) != EV_OK)
+	if (ev_fact_of(ev, "/images/", image, 1, "/json", &f) != EV_OK)
 		return (EV_DONE);
 	if (f->status == 404)
 		return (ev_deny(ev, 403, "run_as_non_root", "image %s is not"
@@ -908,7 +903,7 @@ exec_eval(struct eval *ev)
 	struct jf_path			 root = { NULL, "", 0, JFP_ROOT };
 	json_t				*x = NULL, *j;
 	const char			*user;
-	char				 id[256], *enc, path[900];
+	char				 id[256];
 	int				 rc = EV_DONE;
 
 	jn_arena_init(&arena);
@@ -935,14 +930,8 @@ exec_eval(struct eval *ev)
 				goto out;
 		} else {
 			create_route_id(ev->req->route, id, sizeof(id));
-			if ((enc = ev_encode(id, 0)) == NULL) {
-				ev_deny(ev, 500, "internal", "out of memory");
-				goto out;
-			}
-			snprintf(path, sizeof(path), "/containers/%s/json",
-			    enc);
-			free(enc);
-			if (ev_fact(ev, path, &f) != EV_OK)
+			if (ev_fact_of(ev, "/containers/", id, 0, "/json",
+			    &f) != EV_OK)
 				goto out;
 			if (f->status != 200) {
 				ev_deny(ev, f->status == 404 ? 403 : 502,

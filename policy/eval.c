@@ -94,6 +94,28 @@ ev_param(struct eval *ev, const char *name, const char **val)
 }
 
 /*
+ * ev_fact() for the engine path base + name + suffix, name percent-encoded
+ * (slash: keep '/', as image names need).
+ */
+int
+ev_fact_of(struct eval *ev, const char *base, const char *name, int slash,
+    const char *suffix, const struct policy_fact **f)
+{
+	char	*enc, path[1024];
+	int	 n;
+
+	*f = NULL;
+	if ((enc = ev_encode(name, slash)) == NULL)
+		return (ev_deny(ev, 500, "internal", "out of memory"));
+	n = snprintf(path, sizeof(path), "%s%s%s", base, enc, suffix);
+	free(enc);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return (ev_deny(ev, 403, "lookup_limit", "engine lookup path"
+		    " too long"));
+	return (ev_fact(ev, path, f));
+}
+
+/*
  * An engine fact: EV_OK with *f when the daemon supplied it, else a
  * POLICY_LOOKUP for it (or a denial when too many were needed).
  */
@@ -425,16 +447,11 @@ ev_image_allowed(struct eval *ev, const char *image, const char *what)
 	const struct policy_fact	*f;
 	struct imageref			 r;
 	json_t				*j;
-	char				*enc, path[600];
 	int				 ok, allow_local;
 
 	allow_local = strcmp(what, "pull") != 0;
 	if (allow_local && imageref_is_id(image)) {
-		if ((enc = ev_encode(image, 1)) == NULL)
-			return (ev_deny(ev, 500, "internal", "out of memory"));
-		snprintf(path, sizeof(path), "/images/%s/json", enc);
-		free(enc);
-		if (ev_fact(ev, path, &f) != EV_OK)
+		if (ev_fact_of(ev, "/images/", image, 1, "/json", &f) != EV_OK)
 			return (EV_DONE);
 		if (f->status == 200) {
 			if ((j = ev_fact_json(ev, f)) == NULL)

@@ -183,16 +183,12 @@ int
 mounts_named_volume(struct eval *ev, const char *name, const char *where)
 {
 	const struct policy_fact	*f;
-	char				*enc, path[600], w[300];
+	char				w[300];
 	const char			*drv;
 	json_t				*j;
 	int				 rc;
 
-	if ((enc = ev_encode(name, 0)) == NULL)
-		return (ev_deny(ev, 500, "internal", "out of memory"));
-	snprintf(path, sizeof(path), "/volumes/%s", enc);
-	free(enc);
-	if (ev_fact(ev, path, &f) != EV_OK)
+	if (ev_fact_of(ev, "/volumes/", name, 0, "", &f) != EV_OK)
 		return (EV_DONE);
 	if (f->status == 404)
 		return (EV_OK);
@@ -325,7 +321,7 @@ static int
 mounts_volumes_from(struct eval *ev, const char *spec, const char *where)
 {
 	const struct policy_fact	*f;
-	char				 name[256], *enc, path[900], w[400];
+	char				 name[256], w[400];
 	json_t				*j, *mounts, *m;
 	const char			*type, *s;
 	size_t				 i, n;
@@ -337,11 +333,7 @@ mounts_volumes_from(struct eval *ev, const char *spec, const char *where)
 		    spec));
 	memcpy(name, spec, n);
 	name[n] = '\0';
-	if ((enc = ev_encode(name, 0)) == NULL)
-		return (ev_deny(ev, 500, "internal", "out of memory"));
-	snprintf(path, sizeof(path), "/containers/%s/json", enc);
-	free(enc);
-	if (ev_fact(ev, path, &f) != EV_OK)
+	if (ev_fact_of(ev, "/containers/", name, 0, "/json", &f) != EV_OK)
 		return (EV_DONE);
 	if (f->status != 200)
 		return (ev_deny(ev, f->status == 404 ? 403 : 502, f->status ==

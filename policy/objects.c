@@ -197,18 +197,13 @@ objects_source_trusted(struct eval *ev, const char *src, int *trusted)
 {
 	const struct policy_fact	*f;
 	struct imageref			 r;
-	char				*enc, path[600];
 	json_t				*j, *l, *e;
 	size_t				 i;
 	const char			*k[] = { "RepoTags", "RepoDigests" };
 	size_t				 ki;
 
 	*trusted = 0;
-	if ((enc = ev_encode(src, 1)) == NULL)
-		return (ev_deny(ev, 500, "internal", "out of memory"));
-	snprintf(path, sizeof(path), "/images/%s/json", enc);
-	free(enc);
-	if (ev_fact(ev, path, &f) != EV_OK)
+	if (ev_fact_of(ev, "/images/", src, 1, "/json", &f) != EV_OK)
 		return (EV_DONE);
 	if (f->status == 404)
 		return (EV_OK);

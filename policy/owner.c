@@ -92,17 +92,12 @@ owner_lookup(struct eval *ev, const char *kind, const char *base,
     json_t **found)
 {
 	const struct policy_fact	*f;
-	char				*enc, path[600];
 	json_t				*j, *labels;
 	int				 rc;
 
 	if (found != NULL)
 		*found = NULL;
-	if ((enc = ev_encode(name, 0)) == NULL)
-		return (ev_deny(ev, 500, "internal", "out of memory"));
-	snprintf(path, sizeof(path), "%s%s%s", base, enc, suffix);
-	free(enc);
-	if (ev_fact(ev, path, &f) != EV_OK)
+	if (ev_fact_of(ev, base, name, 0, suffix, &f) != EV_OK)
 		return (EV_DONE);
 	if (f->status == 404)
 		return (EV_OK);

@@ -300,6 +300,8 @@ int		 ev_malformed(struct eval *, const char *, ...)
 int		 ev_mutation(struct eval *, const char *, const char *, ...)
 		    __attribute__((__format__(__printf__, 3, 4)));
 int		 ev_param(struct eval *, const char *, const char **);
+int		 ev_fact_of(struct eval *, const char *, const char *, int,
+		    const char *, const struct policy_fact **);
 int		 ev_fact(struct eval *, const char *,
 		    const struct policy_fact **);
 json_t		*ev_fact_json(struct eval *, const struct policy_fact *);
