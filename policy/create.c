@@ -85,6 +85,31 @@ create_ns_shared(const char *v)
 	    strncasecmp(v, "ns:", 3) == 0);
 }
 
+/*
+ * CgroupnsMode "host" on an engine whose cgroup version is 1, where host is
+ * the engine's own default mode (what an empty value gets, and what tools
+ * that recreate containers from inspect, such as watchtower, copy back):
+ * EV_OK with *same set when that is so (the engine's /info says).
+ */
+static int
+create_cgroupns_default(struct eval *ev, int *same)
+{
+	const struct policy_fact	*f;
+	json_t				*j, *v;
+
+	*same = 0;
+	if (ev_fact(ev, "/info", &f) != EV_OK)
+		return (EV_DONE);
+	if (f->status != 200)
+		return (EV_OK);
+	if ((j = ev_fact_json(ev, f)) == NULL)
+		return (EV_DONE);
+	v = json_object_get(j, "CgroupVersion");
+	*same = json_is_string(v) && strcmp(json_string_value(v), "1") == 0;
+	json_decref(j);
+	return (EV_OK);
+}
+
 /* Namespace modes. */
 static int
 create_namespaces(struct eval *ev, json_t *hc, json_t *net)
@@ -94,11 +119,19 @@ create_namespaces(struct eval *ev, json_t *hc, json_t *net)
 	const char	*v, *k;
 	json_t		*eps, *e;
 	size_t		 i;
+	int		 same;
 
 	if (ev->pr->host_namespaces)
 		return (EV_OK);
 	for (i = 0; modes[i] != NULL; i++) {
 		v = create_str(hc, modes[i]);
+		if (strcmp(modes[i], "CgroupnsMode") == 0 &&
+		    strcmp(v, "host") == 0) {
+			if (create_cgroupns_default(ev, &same) != EV_OK)
+				return (EV_DONE);
+			if (same)
+				continue;
+		}
 		if (create_ns_shared(v))
 			return (ev_deny(ev, 403, "host_namespaces",
 			    "HostConfig.%s \"%s\" shares a namespace with the"

@@ -75,7 +75,6 @@ RUN_DENIALS = [
     ("ipc-host", ["--ipc", "host"], "host_namespaces"),
     ("uts-host", ["--uts", "host"], "host_namespaces"),
     ("userns-host", ["--userns", "host"], "host_namespaces"),
-    ("cgroupns-host", ["--cgroupns", "host"], "host_namespaces"),
     ("bind-root", ["-v", "/:/host"], "host_paths"),
     ("bind-etc", ["-v", "/etc:/x:ro"], "host_paths"),
     ("bind-docker-sock", ["-v", "/var/run/docker.sock:/x"], "host_paths"),
@@ -384,7 +383,8 @@ RAW_CREATE = [
         {"type": "bind", "\u017fource": "/etc", "Target": "/x"}]}}, 403, "host_paths"),
     ("ipcmode-container", {"Image": "tiny", "HostConfig": {"IpcMode": "container:x"}}, 403, "host_namespaces"),
     ("utsmode-lower", {"Image": "tiny", "HostConfig": {"utsmode": "host"}}, 403, "host_namespaces"),
-    ("cgroupnsmode-host", {"Image": "tiny", "HostConfig": {"CgroupnsMode": "host"}}, 403, "host_namespaces"),
+    ("cgroupnsmode-host-upper", {"Image": "tiny", "HostConfig": {"CgroupnsMode": "HOST"}}, 403,
+     "host_namespaces"),
     ("runtime-lower", {"Image": "tiny", "HostConfig": {"runtime": "evil"}}, 403, "runtimes"),
     ("publishall-lower", {"Image": "tiny", "HostConfig": {"publishallports": True}}, 403, "published_ports"),
     ("portbindings-lower", {"Image": "tiny", "HostConfig": {"portbindings": {
@@ -441,6 +441,32 @@ def test_raw_create_denied(engine, strict, body, status, rule):
                 data.encode())
     check_refusal(r, status, rule)
     assert_unchanged(before, snapshot(engine))
+
+
+def test_cgroupns_host_follows_engine_default(engine, strict, cleanup):
+    """CgroupnsMode "host" is refused unless it is the engine's own default
+    (cgroup v1, where an empty mode gets host and inspect shows "host", so
+    tools that recreate containers from inspect send it back)."""
+    v1 = json.loads(engine.ok("info", "--format", "{{json .CgroupVersion}}")) == "1"
+    plain = engine.ok("create", "--network", "none", "tiny", "true").strip()
+    cleanup.containers.append(plain)
+    default_mode = inspect_container(engine, plain)["HostConfig"]["CgroupnsMode"]
+    body = {"Image": "tiny", "HostConfig": {"CgroupnsMode": "host", "NetworkMode": "none"}}
+    r = raw_one(strict.sock, "POST", CREATE, {"Content-Type": "application/json"},
+                json.dumps(body).encode())
+    p = docker_cli(strict.host, "create", "--network", "none", "--cgroupns", "host", "tiny", "true")
+    if v1:
+        assert default_mode == "host"
+        assert r is not None and r.status == 201, r
+        cleanup.containers.append(r.json()["Id"])
+        assert p.returncode == 0, p.stderr
+        cli_id = p.stdout.decode().strip()
+        cleanup.containers.append(cli_id)
+        for cid in (r.json()["Id"], cli_id):
+            assert inspect_container(engine, cid)["HostConfig"]["CgroupnsMode"] == default_mode
+    else:
+        check_refusal(r, 403, "host_namespaces")
+        check_cli_denial(p, "host_namespaces")
 
 
 def test_raw_create_control_allowed(engine, strict, cleanup):
