@@ -65,6 +65,7 @@ static const struct load_key load_keys[] = {
 	{ "plugins", PB(plugins) },
 	{ "swarm", PB(swarm) },
 	{ "read_others", PB(read_others) },
+	{ "read_exfiltration", PB(read_others) },	/* the issue's name */
 	{ "drop_all_capabilities", PB(drop_all_capabilities) },
 	{ "run_as_non_root", PB(run_as_non_root) },
 	{ "no_new_privileges", PB(no_new_privileges) },
@@ -492,6 +493,14 @@ load_apply(struct policy_profile *p, json_t *o, const char *pname,
 	size_t			 i;
 	char			 path[256];
 
+	if (json_object_get(o, "read_others") != NULL &&
+	    json_object_get(o, "read_exfiltration") != NULL) {
+		load_path(path, sizeof(path), "profiles.%s.read_exfiltration",
+		    pname);
+		load_err(err, src, path, "is another name for \"read_others\";"
+		    " set one of them");
+		return (-1);
+	}
 	json_object_foreach(o, k, v) {
 		load_path(path, sizeof(path), "profiles.%s.%s", pname, k);
 		lk = NULL;
@@ -777,6 +786,117 @@ load_free(struct policy *pol)
 	free(pol);
 }
 
+/* A preset name when s is "preset:NAME", else NULL. */
+static const char *
+load_preset_name(const json_t *s)
+{
+	const char	*v;
+
+	if (s == NULL || !json_is_string(s))
+		return (NULL);
+	v = json_string_value(s);
+	if (strncmp(v, POLICY_PRESET_PREFIX,
+	    sizeof(POLICY_PRESET_PREFIX) - 1) != 0)
+		return (NULL);
+	return (v + sizeof(POLICY_PRESET_PREFIX) - 1);
+}
+
+/* Add the preset ref names (at path) to profiles unless it is there. */
+static int
+load_add_preset(json_t *profiles, const json_t *ref, const char *src,
+    const char *path, struct policy_error *err)
+{
+	const char	*name = load_preset_name(ref);
+	json_t		*prof;
+	char		 known[256];
+	int		 unknown;
+
+	if (name == NULL ||
+	    json_object_get(profiles, json_string_value(ref)) != NULL)
+		return (0);
+	if ((prof = preset_profile(name, &unknown)) == NULL) {
+		if (unknown) {
+			preset_names(known, sizeof(known));
+			load_err(err, src, path, "unknown preset \"%s\""
+			    " (presets: %s)", name, known);
+		} else
+			load_err(err, src, path, "out of memory");
+		return (-1);
+	}
+	if (json_object_size(profiles) >= POLICY_MAX_PROFILES) {
+		json_decref(prof);
+		load_err(err, src, "profiles", "too many profiles");
+		return (-1);
+	}
+	if (json_object_set_new(profiles, json_string_value(ref), prof) ==
+	    -1) {
+		load_err(err, src, path, "out of memory");
+		return (-1);
+	}
+	return (0);
+}
+
+/*
+ * The user's profiles plus every built-in preset the policy names (in
+ * extends, default_profile or an identity), appended in order of first
+ * use: a new reference. Presets are ordinary profiles from then on.
+ */
+static json_t *
+load_with_presets(json_t *root, json_t *user, const char *src,
+    struct policy_error *err)
+{
+	json_t		*all, *v, *ids, *e;
+	const char	*k;
+	char		 path[256];
+	size_t		 i, before;
+
+	json_object_foreach(user, k, v)
+		if (strncmp(k, POLICY_PRESET_PREFIX,
+		    sizeof(POLICY_PRESET_PREFIX) - 1) == 0) {
+			load_path(path, sizeof(path), "profiles.%s", k);
+			load_err(err, src, path, "names starting with \""
+			    POLICY_PRESET_PREFIX "\" are reserved for the"
+			    " built-in presets");
+			return (NULL);
+		}
+	if ((all = json_object()) == NULL ||
+	    json_object_update(all, user) == -1) {
+		json_decref(all);
+		load_err(err, src, "", "out of memory");
+		return (NULL);
+	}
+	if (load_add_preset(all, json_object_get(root, "default_profile"),
+	    src, "default_profile", err) == -1)
+		goto fail;
+	ids = json_object_get(root, "identities");
+	if (json_is_array(ids))
+		json_array_foreach(ids, i, e) {
+			load_path(path, sizeof(path), "identities[%zu].profile",
+			    i);
+			if (json_is_object(e) && load_add_preset(all,
+			    json_object_get(e, "profile"), src, path,
+			    err) == -1)
+				goto fail;
+		}
+	/* Presets may extend presets: repeat until nothing is added. */
+	do {
+		before = json_object_size(all);
+		json_object_foreach(all, k, v) {
+			load_path(path, sizeof(path), "profiles.%s.extends", k);
+			if (json_is_object(v) && load_add_preset(all,
+			    json_object_get(v, "extends"), src, path,
+			    err) == -1)
+				goto fail;
+			if (json_object_size(all) != before)
+				break;
+		}
+	} while (json_object_size(all) != before);
+	return (all);
+fail:
+	json_decref(all);
+	return (NULL);
+}
+
 /* Build a policy from its parsed root object. */
 static int
 load_root(struct policy *pol, json_t *root, const char *src,
@@ -784,7 +904,7 @@ load_root(struct policy *pol, json_t *root, const char *src,
 {
 	static const char *const keys[] = { "version", "default_profile",
 	    "identities", "profiles", NULL };
-	json_t			*profiles, *v, **raw = NULL;
+	json_t			*profiles, *v, *empty = NULL, **raw = NULL;
 	const char		**names = NULL, *k;
 	size_t			 n, i;
 	char			 path[256];
@@ -805,16 +925,20 @@ load_root(struct policy *pol, json_t *root, const char *src,
 		    " 1)" : "must be 1");
 		return (-1);
 	}
-	profiles = json_object_get(root, "profiles");
-	if (profiles == NULL)
-		profiles = json_object();	/* borrowed below, freed */
-	else
-		json_incref(profiles);
-	if (!json_is_object(profiles)) {
+	v = json_object_get(root, "profiles");
+	if (v != NULL && !json_is_object(v)) {
 		load_err(err, src, "profiles", "must be an object, not %s",
-		    load_type(profiles));
-		goto out;
+		    load_type(v));
+		return (-1);
 	}
+	if (v == NULL && (v = empty = json_object()) == NULL) {
+		load_err(err, src, "", "out of memory");
+		return (-1);
+	}
+	profiles = load_with_presets(root, v, src, err);
+	json_decref(empty);
+	if (profiles == NULL)
+		return (-1);
 	n = json_object_size(profiles);
 	if (n > POLICY_MAX_PROFILES) {
 		load_err(err, src, "profiles", "too many profiles");

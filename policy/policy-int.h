@@ -154,6 +154,10 @@ const char	*endpoint_find_route(const struct strlist *,
 const char	*endpoint_find_default_route(const struct ep_route *);
 extern const char *const endpoint_defaults[];
 
+/* preset.c */
+json_t		*preset_profile(const char *, int *);
+void		 preset_names(char *, size_t);
+
 /* imageref.c */
 struct imageref {
 	char	 repo[REF_MAX];		/* domain/path, normalised */

@@ -170,6 +170,11 @@ int		 policy_eval_dockerfile(const struct policy *,
 int		 policy_redact(const struct policy_profile *, const char *,
 		    size_t, char **, size_t *);
 
+/* preset.c: built-in profiles, named "preset:NAME" in extends */
+#define POLICY_PRESET_PREFIX	"preset:"
+char		*policy_preset_text(const char *);
+const char	*policy_preset_name(size_t);
+
 /* reqnorm.c */
 int		 policy_req_parse(struct policy_req *, const char *,
 		    const char *, size_t, const char **);

@@ -66,6 +66,7 @@ enum {
 	OPT_USER, OPT_UP_CA, OPT_UP_CERT, OPT_UP_KEY, OPT_MAX_CONN,
 	OPT_MAX_HEADER, OPT_MAX_BODY, OPT_T_HEADER, OPT_T_BODY, OPT_T_CONNECT,
 	OPT_T_IDLE, OPT_EVAL, OPT_AS, OPT_VERSION, OPT_HELP, OPT_SYSLOG,
+	OPT_SHOW_PRESET,
 };
 
 static const struct option longopts[] = {
@@ -98,6 +99,7 @@ static const struct option longopts[] = {
 	{ "foreground",		no_argument,		NULL, 'd' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "syslog",		no_argument,		NULL, OPT_SYSLOG },
+	{ "show-preset",	required_argument,	NULL, OPT_SHOW_PRESET },
 	{ "version",		no_argument,		NULL, OPT_VERSION },
 	{ "help",		no_argument,		NULL, OPT_HELP },
 	{ NULL,			0,			NULL, 0 }
@@ -136,6 +138,8 @@ usage(FILE *f)
 "      --eval            decide one request offline:\n"
 "                        dockgate --eval --policy FILE --as uid=N,gid=N|cn=NAME\n"
 "                          [--upstream ADDR] METHOD PATH[?QUERY] [BODY.json]\n"
+"      --show-preset NAME  print a built-in preset (\"extends\":\n"
+"                        \"preset:NAME\") as JSON; \"list\" names them\n"
 "  -d, --foreground      accepted; dockgate always runs in the foreground\n"
 "  -v, --verbose         more logging (repeat for debug)\n"
 "      --syslog          log to syslog (daemon facility) instead of stderr\n"
@@ -145,6 +149,28 @@ usage(FILE *f)
 "Signals: SIGHUP reloads the policy and reopens the audit log; SIGTERM and\n"
 "SIGINT stop accepting and exit once requests in flight end (at most %ds).\n",
 	    SYSCONFDIR, DOCKGATE_SHUTDOWN_GRACE);
+}
+
+/* --show-preset: print one preset's JSON, or the names; the exit code. */
+static int
+show_preset(const char *name)
+{
+	const char	*n;
+	char		*text;
+	size_t		 i;
+
+	if (strcmp(name, "list") != 0 &&
+	    (text = policy_preset_text(name)) != NULL) {
+		printf("%s\n", text);
+		free(text);
+		return 0;
+	}
+	if (strcmp(name, "list") != 0)
+		fprintf(stderr, "dockgate: no preset \"%s\"; presets:\n", name);
+	for (i = 0; (n = policy_preset_name(i)) != NULL; i++)
+		fprintf(strcmp(name, "list") == 0 ? stdout : stderr,
+		    "%s%s\n", POLICY_PRESET_PREFIX, n);
+	return strcmp(name, "list") == 0 ? 0 : 1;
 }
 
 /* Parse an unsigned option value within [min, max]. */
@@ -418,6 +444,8 @@ main(int argc, char *argv[])
 		case OPT_SYSLOG:
 			use_syslog = 1;
 			break;
+		case OPT_SHOW_PRESET:
+			exit(show_preset(optarg));
 		case OPT_VERSION:
 			printf("dockgate %s\n", PACKAGE_VERSION);
 			/* What this build enforces (tests read this line). */

@@ -156,6 +156,29 @@ static const struct {
 	    "identities[0].comment: unknown key", 0, 0, NULL },
 	{ "{\"version\":1,\"profiles\":{\"\":{}}}", "profile names", 0, 0,
 	    NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"extends\":"
+	    "\"preset:nginx\"}}}", "profiles.a.extends: unknown preset"
+	    " \"nginx\" (presets: traefik, watchtower", 0, 0,
+	    "profiles.a.extends" },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"extends\":"
+	    "\"preset:\"}}}", "unknown preset \"\"", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"extends\":"
+	    "\"Preset:traefik\"}}}", "unknown profile \"Preset:traefik\"", 0,
+	    0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"preset:traefik\":{}}}",
+	    "profiles.preset:traefik: names starting with \"preset:\" are"
+	    " reserved", 0, 0, "profiles.preset:traefik" },
+	{ "{\"version\":1,\"default_profile\":\"preset:none\"}",
+	    "default_profile: unknown preset \"none\"", 0, 0,
+	    "default_profile" },
+	{ "{\"version\":1,\"identities\":[{\"match\":{\"uid\":1},"
+	    "\"profile\":\"preset:x\"}]}", "identities[0].profile: unknown"
+	    " preset \"x\"", 0, 0, "identities[0].profile" },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"read_others\":true,"
+	    "\"read_exfiltration\":true}}}", "profiles.a.read_exfiltration: is"
+	    " another name for \"read_others\"", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"read_exfiltration\":1}}}",
+	    "profiles.a.read_exfiltration: must be true or false", 0, 0, NULL },
 };
 
 /* Every bad policy fails with its message, path and position. */
@@ -240,6 +263,99 @@ START_TEST(test_loader_good)
 	ck_assert_ptr_eq(policy_ref(pol), pol);
 	policy_unref(pol);
 	policy_unref(pol);
+}
+END_TEST
+
+/* Presets: extends, identities and default_profile name them. */
+START_TEST(test_presets)
+{
+	struct policy_error		 err;
+	struct policy			*pol;
+	const struct policy_profile	*p;
+	struct policy_identity		 id;
+	const char			*n;
+	char				*s;
+	size_t				 i, k;
+	const char *text =
+	    "{\"version\":1,\"default_profile\":\"preset:read-only\",\n"
+	    " \"identities\":[{\"match\":{\"uid\":7},\"profile\":"
+	    "\"preset:cis-baseline\"}],\n"
+	    " \"profiles\":{\n"
+	    "  \"proxy\":{\"extends\":\"preset:traefik\"},\n"
+	    "  \"ui\":{\"extends\":\"preset:portainer\"},\n"
+	    "  \"wt\":{\"extends\":\"mid\",\"read_exfiltration\":true},\n"
+	    "  \"mid\":{\"extends\":\"preset:watchtower\",\n"
+	    "    \"trusted_registries\":[\"127.0.0.1:5000\"]},\n"
+	    "  \"cis\":{\"extends\":\"preset:cis-baseline\","
+	    "\"memory\":{\"max\":\"8g\"}},\n"
+	    "  \"ci\":{\"extends\":\"preset:ci-runner\"}}}";
+
+	pol = load(text, &err);
+	ck_assert_msg(pol != NULL, "%s", err.text);
+	p = policy_profile_find(pol, "proxy");
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(p->ep_allow_set, 1);
+	ck_assert(strlist_has(&p->ep_allow, "GET /containers/*/json"));
+	ck_assert(!strlist_has(&p->ep_allow, "POST /containers/create"));
+	ck_assert_int_eq(policy_profile_redacts(p, "env"), 1);
+	ck_assert_int_eq(policy_profile_redacts(p, "network"), 0);
+	/* portainer: the whole default list, then its extras. */
+	p = policy_profile_find(pol, "ui");
+	for (i = 0; endpoint_defaults[i] != NULL; i++)
+		ck_assert_str_eq(p->ep_allow.v[i], endpoint_defaults[i]);
+	ck_assert(strlist_has(&p->ep_allow, "GET /services"));
+	ck_assert_int_eq(p->build, 1);
+	ck_assert_int_eq(p->swarm, 0);
+	/* A chain through a user profile into a preset. */
+	p = policy_profile_find(pol, "wt");
+	ck_assert_int_eq(p->read_others, 1);
+	ck_assert_str_eq(p->trusted_registries.v[0], "127.0.0.1:5000");
+	ck_assert(strlist_has(&p->ep_allow, "POST /images/create"));
+	ck_assert(!strlist_has(&p->ep_allow, "POST /build"));
+	/* memory merges per sub-key over the preset's. */
+	p = policy_profile_find(pol, "cis");
+	ck_assert(p->mem_default == (512LL << 20) && p->mem_max == (8LL << 30));
+	ck_assert(p->drop_all_capabilities && p->run_as_non_root &&
+	    p->read_only_rootfs && p->no_new_privileges);
+	ck_assert(p->cpus_default == 1000000000LL);
+	p = policy_profile_find(pol, "ci");
+	ck_assert(p->ownership && p->build && p->ports == PORTS_NONE);
+	ck_assert(strlist_has(&p->ep_deny, "GET /containers/*/export"));
+	/* Presets named directly are profiles too. */
+	memset(&id, 0, sizeof(id));
+	id.listener = "unix:/x";
+	id.has_cred = 1;
+	id.uid = 7;
+	ck_assert_str_eq(policy_profile_name(policy_resolve(pol, &id)),
+	    "preset:cis-baseline");
+	id.uid = 8;
+	p = policy_resolve(pol, &id);
+	ck_assert_str_eq(policy_profile_name(p), "preset:read-only");
+	ck_assert(!strlist_has(&p->ep_allow, "GET /containers/*/logs"));
+	ck_assert(!strlist_has(&p->ep_allow, "GET /containers/*/attach/ws"));
+	ck_assert(!strlist_has(&p->ep_allow, "GET /images/get"));
+	ck_assert_ptr_null(policy_profile_find(pol, "preset:nothing"));
+	policy_unref(pol);
+
+	/* Every preset loads alone and prints. */
+	for (k = 0; (n = policy_preset_name(k)) != NULL; k++) {
+		char	buf[256];
+
+		snprintf(buf, sizeof(buf), "{\"version\":1,\"profiles\":{\"x\":"
+		    "{\"extends\":\"preset:%s\"}}}", n);
+		pol = load(buf, &err);
+		ck_assert_msg(pol != NULL, "%s: %s", n, err.text);
+		policy_unref(pol);
+		s = policy_preset_text(n);
+		ck_assert_ptr_nonnull(s);
+		ck_assert(s[0] == '{');
+		free(s);
+	}
+	ck_assert_uint_eq(k, 6);
+	ck_assert_ptr_null(policy_preset_text("nginx"));
+	s = policy_preset_text("preset:traefik");
+	ck_assert_ptr_nonnull(s);
+	free(s);
 }
 END_TEST
 
@@ -767,6 +883,7 @@ main(void)
 	tcase_add_loop_test(tc, test_loader_errors, 0,
 	    sizeof(bad_policies) / sizeof(bad_policies[0]));
 	tcase_add_test(tc, test_loader_good);
+	tcase_add_test(tc, test_presets);
 	tcase_add_test(tc, test_shipped);
 	tcase_add_test(tc, test_summary);
 	suite_add_tcase(s, tc);
