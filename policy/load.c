@@ -79,6 +79,7 @@ static const struct load_key load_keys[] = {
 	{ "runtimes", PL(runtimes, L_PLAIN) },
 	{ "network_drivers", PL(network_drivers, L_PLAIN) },
 	{ "redact", PL(redact, L_REDACT) },
+	{ "owner_sees", PL(owner_sees, L_PLAIN) },
 	{ "memory", K_SIZES, 0, L_PLAIN },
 	{ "pids", K_PIDS, 0, L_PLAIN },
 	{ "cpus", K_CPUS, 0, L_PLAIN },
@@ -897,6 +898,31 @@ fail:
 	return (NULL);
 }
 
+/* Every name in an owner_sees list is a profile of the policy. */
+static int
+load_owner_sees(struct policy *pol, json_t *profiles, const char *src,
+    struct policy_error *err)
+{
+	const struct policy_profile	*p;
+	char				 path[256];
+	size_t				 i, k;
+
+	for (i = 0; i < pol->nprofiles; i++) {
+		p = &pol->profiles[i];
+		for (k = 0; k < p->owner_sees.n; k++) {
+			if (load_profile_index(profiles, p->owner_sees.v[k]) >=
+			    0)
+				continue;
+			load_path(path, sizeof(path), "profiles.%s.owner_sees",
+			    p->name);
+			load_err(err, src, path, "unknown profile \"%s\"",
+			    p->owner_sees.v[k]);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
 /* Build a policy from its parsed root object. */
 static int
 load_root(struct policy *pol, json_t *root, const char *src,
@@ -980,6 +1006,8 @@ load_root(struct policy *pol, json_t *root, const char *src,
 		if (load_resolve(pol, profiles, raw, names, i, src, err) == -1)
 			goto out;
 	}
+	if (load_owner_sees(pol, profiles, src, err) == -1)
+		goto out;
 	if ((v = json_object_get(root, "default_profile")) != NULL) {
 		if (!json_is_string(v)) {
 			load_err(err, src, "default_profile", "must be a"

@@ -1,8 +1,11 @@
 /*
  * Ownership (shared gateway): what a caller creates carries the label
- * dockgate.owner=<owner>; later calls on containers, execs, volumes and
- * networks are confined to owned objects (others answer 404), lists and
- * prunes are filtered by the label. read_others lets reads through.
+ * dockgate.owner=<owner> (and dockgate.profile=<its profile>); later calls
+ * on containers, execs, volumes and networks are confined to owned objects
+ * (others answer 404), lists and prunes are filtered by the label.
+ * read_others lets reads through; owner_sees lets reads of the objects of
+ * the profiles it names through, and their lists are then filtered in the
+ * answer (label filters cannot say "mine or theirs").
  */
 #include "config.h"
 
@@ -13,6 +16,7 @@
 #include "policy-int.h"
 
 #define OWNER_LABEL	"dockgate.owner"
+#define PROFILE_LABEL	"dockgate.profile"
 #define OWNER_MAX_SEGS	8
 
 /* Is the caller's owner string usable? */
@@ -45,6 +49,16 @@ owner_label(struct eval *ev, json_t *obj)
 		    json_object_set_new(obj, "Labels", labels) == -1)
 			return (ev_deny(ev, 500, "internal", "out of memory"));
 	}
+	cur = json_object_get(labels, PROFILE_LABEL);
+	if (!json_is_string(cur) ||
+	    strcmp(json_string_value(cur), ev->pr->name) != 0) {
+		if (json_object_set_new(labels, PROFILE_LABEL,
+		    json_string(ev->pr->name)) == -1)
+			return (ev_deny(ev, 500, "internal", "out of memory"));
+		if (ev_mutation(ev, "ownership", "Labels: " PROFILE_LABEL
+		    "=%s", ev->pr->name) != EV_OK)
+			return (EV_DONE);
+	}
 	cur = json_object_get(labels, OWNER_LABEL);
 	if (json_is_string(cur) && strcmp(json_string_value(cur), owner) == 0)
 		return (EV_OK);
@@ -52,6 +66,18 @@ owner_label(struct eval *ev, json_t *obj)
 		return (ev_deny(ev, 500, "internal", "out of memory"));
 	return (ev_mutation(ev, "ownership", "Labels: " OWNER_LABEL "=%s",
 	    owner));
+}
+
+/* Was an object with these labels made under a profile pr's owner_sees
+ * names? */
+static int
+owner_seen(const struct policy_profile *pr, json_t *labels)
+{
+	json_t	*prof = json_object_get(labels, PROFILE_LABEL);
+
+	return (json_is_string(prof) && json_is_string(json_object_get(labels,
+	    OWNER_LABEL)) && strlist_has(&pr->owner_sees,
+	    json_string_value(prof)));
 }
 
 /*
@@ -74,6 +100,8 @@ owner_labels_ok(struct eval *ev, json_t *labels, const char *kind,
 	    strcmp(json_string_value(cur), ev->req->owner) == 0)
 		return (EV_OK);
 	if (cur == NULL && shared_ok)
+		return (EV_OK);
+	if (read && owner_seen(ev->pr, labels))
 		return (EV_OK);
 	if (read && ev->pr->read_others) {
 		ev->res->not_owned = 1;
@@ -239,6 +267,19 @@ owner_filter(struct eval *ev)
 	return (ev_mutation(ev, "ownership", "filters: label %s", want));
 }
 
+/* A list of containers, volumes or networks: all (read_others), the
+ * caller's by label filter, or filtered in the answer (owner_sees). */
+static int
+owner_list(struct eval *ev)
+{
+	if (ev->pr->read_others)
+		return (EV_OK);
+	if (ev->pr->owner_sees.n == 0)
+		return (owner_filter(ev));
+	ev->res->filter_owned = 1;
+	return (EV_OK);
+}
+
 /* Network connect and disconnect: the container must be the caller's. */
 static int
 owner_connect(struct eval *ev)
@@ -316,9 +357,11 @@ owner_eval(struct eval *ev)
 	n = owner_split(ev->req->route, seg);
 	if (n == 0)
 		return (EV_OK);
-	if (n == 1 && get && (strcmp(seg[0], "events") == 0 ||
-	    strcmp(seg[0], "volumes") == 0 || strcmp(seg[0], "networks") == 0))
+	if (n == 1 && get && strcmp(seg[0], "events") == 0)
 		return (ev->pr->read_others ? EV_OK : owner_filter(ev));
+	if (n == 1 && get && (strcmp(seg[0], "volumes") == 0 ||
+	    strcmp(seg[0], "networks") == 0))
+		return (owner_list(ev));
 	if (n == 2 && strcmp(seg[1], "prune") == 0)
 		return (owner_filter(ev));
 	/* Commit reads a container's file system into an image. */
@@ -332,8 +375,7 @@ owner_eval(struct eval *ev)
 	}
 	if (strcmp(seg[0], "containers") == 0 && n >= 2) {
 		if (n == 2 && strcmp(seg[1], "json") == 0)
-			return (ev->pr->read_others ? EV_OK :
-			    owner_filter(ev));
+			return (owner_list(ev));
 		if (n == 2 && strcmp(seg[1], "create") == 0)
 			return (EV_OK);
 		read = get || (n >= 3 && strcmp(seg[2], "attach") == 0);
@@ -358,4 +400,60 @@ owner_eval(struct eval *ev)
 		return (join ? owner_connect(ev) : EV_OK);
 	}
 	return (EV_OK);
+}
+
+/* Keep the owner's and the seen profiles' objects of a JSON array. */
+static int
+owner_filter_array(const struct policy_profile *pp, const char *owner,
+    json_t *arr)
+{
+	json_t	*e, *labels, *cur;
+	size_t	 i = 0;
+
+	while (i < json_array_size(arr)) {
+		e = json_array_get(arr, i);
+		labels = json_object_get(e, "Labels");
+		cur = json_object_get(labels, OWNER_LABEL);
+		if ((json_is_string(cur) &&
+		    strcmp(json_string_value(cur), owner) == 0) ||
+		    owner_seen(pp, labels))
+			i++;
+		else if (json_array_remove(arr, i) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+/*
+ * Filter a list answer (containers, networks: an array; volumes: an object
+ * with "Volumes") to what owner and pp's owner_sees profiles made. Returns
+ * the new body in *out, or -1 when the body is not such a list (the daemon
+ * then withholds it).
+ */
+int
+policy_filter_owned(const struct policy_profile *pp, const char *owner,
+    const char *body, size_t len, char **out, size_t *outlen)
+{
+	json_t	*root, *arr;
+	int	 rc;
+
+	*out = NULL;
+	*outlen = 0;
+	if (owner == NULL ||
+	    (root = json_loadb(body, len, JSON_DISABLE_EOF_CHECK, NULL)) ==
+	    NULL)
+		return (-1);
+	arr = json_is_array(root) ? root : json_object_get(root, "Volumes");
+	if (json_is_null(arr) && json_is_object(root))
+		rc = 0;			/* no volumes at all */
+	else if (!json_is_array(arr))
+		rc = -1;
+	else
+		rc = owner_filter_array(pp, owner, arr);
+	if (rc == 0 && (*out = json_dumps(root, JSON_COMPACT)) == NULL)
+		rc = -1;
+	json_decref(root);
+	if (rc == 0)
+		*outlen = strlen(*out);
+	return (rc);
 }

@@ -63,6 +63,7 @@ struct policy_profile {
 	struct strlist	 runtimes;
 	struct strlist	 network_drivers;
 	struct strlist	 redact;
+	struct strlist	 owner_sees;		/* profile names */
 	struct strlist	 ep_allow;
 	struct strlist	 ep_deny;
 	int		 ep_allow_set;		/* else the default list */

@@ -108,6 +108,10 @@ struct policy_result {
 	/* Addition: allowed by read_others on an object the caller does not
 	 * own: the daemon redacts the answer as the profile's "redact" says. */
 	int			 not_owned;
+
+	/* Addition: a list answer the daemon must pass through
+	 * policy_filter_owned() (profiles with "owner_sees"). */
+	int			 filter_owned;
 };
 
 /* One engine answer the daemon fetched for a POLICY_LOOKUP. */
@@ -169,6 +173,8 @@ int		 policy_eval_dockerfile(const struct policy *,
 /* redact.c */
 int		 policy_redact(const struct policy_profile *, const char *,
 		    size_t, char **, size_t *);
+int		 policy_filter_owned(const struct policy_profile *,
+		    const char *, const char *, size_t, char **, size_t *);
 
 /* preset.c: built-in profiles, named "preset:NAME" in extends */
 #define POLICY_PRESET_PREFIX	"preset:"

@@ -107,6 +107,7 @@ profile_list(struct policy_profile *p, size_t i)
 		&p->trusted_registries, &p->local_images, &p->capabilities,
 		&p->host_paths, &p->sysctls, &p->runtimes,
 		&p->network_drivers, &p->redact, &p->ep_allow, &p->ep_deny,
+		&p->owner_sees,
 	};
 
 	if (i >= sizeof(l) / sizeof(l[0]))
@@ -315,6 +316,8 @@ profile_summary(const struct policy_profile *p)
 		    (long long)p->rate_concurrent);
 	if (p->redact.n > 0)
 		profile_sum_list(f, "redact", &p->redact);
+	if (p->owner_sees.n > 0)
+		profile_sum_list(f, "owner_sees", &p->owner_sees);
 	if (p->ep_allow_set)
 		profile_sum_list(f, "endpoints.allow", &p->ep_allow);
 	else

@@ -227,12 +227,16 @@ decide_request(struct conn *c)
 	c->state = CONN_FORWARD;
 	if (decide_build_start(c) == -1)
 		return;
-	/* An answer about someone else's object, under "redact". */
-	if (res->not_owned && strcmp(c->rq->req.method, "GET") == 0 &&
+	/* An answer about someone else's object, under "redact", or a list
+	 * to filter to what the caller may see ("owner_sees"). */
+	c->rq->filtering = res->filter_owned &&
+	    strcmp(c->rq->req.method, "GET") == 0;
+	if (c->rq->filtering || (res->not_owned &&
+	    strcmp(c->rq->req.method, "GET") == 0 &&
 	    decide_inspect_route(c->rq->req.route) &&
 	    (policy_profile_redacts(pp, "env") ||
 	    policy_profile_redacts(pp, "mounts") ||
-	    policy_profile_redacts(pp, "network"))) {
+	    policy_profile_redacts(pp, "network")))) {
 		c->rq->redacting = 1;
 		c->rq->resp_raw = evbuffer_new();
 		c->rq->resp_body = evbuffer_new();

@@ -145,6 +145,7 @@ struct request {
 	struct evbuffer		*held;		/* /build: withheld tail */
 	int			 build_deciding;	/* facts go to decide_build */
 	int			 redacting;	/* answer rewritten: not owned */
+	int			 filtering;	/* redacting a list: owner_sees */
 	struct evbuffer		*resp_raw;	/* redacting: the raw answer */
 	struct evbuffer		*resp_body;	/* redacting: its body */
 };

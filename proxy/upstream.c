@@ -456,7 +456,8 @@ resp_on_body(http_parser *p, const char *at, size_t len)
 
 /*
  * The whole answer about an object the caller does not own is in: send it
- * with the profile's "redact" parts blanked and an exact Content-Length.
+ * with the profile's "redact" parts blanked (or, for a list under
+ * "owner_sees", only what the caller may see) and an exact Content-Length.
  * Anything but a 200 JSON answer goes out as the engine sent it.
  */
 static int
@@ -476,14 +477,21 @@ upstream_redact(struct conn *c)
 		c->bytes_out += evbuffer_get_length(out) - before;
 		return 0;
 	}
-	rv = policy_redact(c->rq->profile,
-	    (const char *)evbuffer_pullup(c->rq->resp_body, -1),
-	    evbuffer_get_length(c->rq->resp_body), &body, &blen);
+	if (c->rq->filtering)
+		rv = policy_filter_owned(c->rq->profile, c->rq->req.owner,
+		    (const char *)evbuffer_pullup(c->rq->resp_body, -1),
+		    evbuffer_get_length(c->rq->resp_body), &body, &blen);
+	else
+		rv = policy_redact(c->rq->profile,
+		    (const char *)evbuffer_pullup(c->rq->resp_body, -1),
+		    evbuffer_get_length(c->rq->resp_body), &body, &blen);
 	if (rv == -1) {
 		c->resp_started = 0;
 		c->must_close = 1;
-		conn_refuse(c, 502, "the engine's inspect answer could not be "
-		    "redacted", "redact");
+		conn_refuse(c, 502, c->rq->filtering ? "the engine's list"
+		    " answer could not be filtered" : "the engine's inspect"
+		    " answer could not be redacted", c->rq->filtering ?
+		    "ownership" : "redact");
 		return -1;
 	}
 	if (body == NULL) {

@@ -7,7 +7,7 @@
  *                  "body_hex", "dockerfile" (policy_eval_dockerfile),
  *                  "content_type", "as", "policy" | "profile", "facts",
  *                  "expect": { "verdict", "status", "rule", "lookup",
- *                              "target", "not_owned",
+ *                              "target", "not_owned", "filter_owned",
  *                              "reason_contains", "profile",
  *                              "body_contains", "body_equals",
  *                              "body_absent", "mutations" } } ] }
@@ -261,6 +261,9 @@ START_TEST(test_case)
 	if ((v = json_object_get(exp, "not_owned")) != NULL)
 		ck_assert_msg(res.not_owned == json_is_true(v), "%s: not_owned"
 		    " %d", label, res.not_owned);
+	if ((v = json_object_get(exp, "filter_owned")) != NULL)
+		ck_assert_msg(res.filter_owned == json_is_true(v), "%s:"
+		    " filter_owned %d", label, res.filter_owned);
 	if ((v = json_object_get(exp, "profile")) != NULL)
 		ck_assert_msg(strcmp(res.profile, json_string_value(v)) == 0,
 		    "%s: profile %s, expected %s", label, res.profile,

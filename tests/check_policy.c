@@ -177,6 +177,11 @@ static const struct {
 	{ "{\"version\":1,\"profiles\":{\"a\":{\"read_others\":true,"
 	    "\"read_exfiltration\":true}}}", "profiles.a.read_exfiltration: is"
 	    " another name for \"read_others\"", 0, 0, NULL },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"owner_sees\":[\"b\"]}}}",
+	    "profiles.a.owner_sees: unknown profile \"b\"", 0, 0,
+	    "profiles.a.owner_sees" },
+	{ "{\"version\":1,\"profiles\":{\"a\":{\"owner_sees\":\"a\"}}}",
+	    "profiles.a.owner_sees: must be an array", 0, 0, NULL },
 	{ "{\"version\":1,\"profiles\":{\"a\":{\"read_exfiltration\":1}}}",
 	    "profiles.a.read_exfiltration: must be true or false", 0, 0, NULL },
 };
@@ -356,6 +361,58 @@ START_TEST(test_presets)
 	s = policy_preset_text("preset:traefik");
 	ck_assert_ptr_nonnull(s);
 	free(s);
+}
+END_TEST
+
+/* owner_sees: list answers keep the caller's and the seen profiles'. */
+START_TEST(test_filter_owned)
+{
+	struct policy_error		 err;
+	struct policy			*pol;
+	const struct policy_profile	*p;
+	char				*out;
+	size_t				 len;
+	const char *list =
+	    "[{\"Id\":\"a\",\"Labels\":{\"dockgate.owner\":\"uid:1\"}},"
+	    "{\"Id\":\"b\",\"Labels\":{\"dockgate.owner\":\"uid:9\","
+	    "\"dockgate.profile\":\"t\"}},"
+	    "{\"Id\":\"c\",\"Labels\":{\"dockgate.owner\":\"uid:8\","
+	    "\"dockgate.profile\":\"o\"}},"
+	    "{\"Id\":\"d\",\"Labels\":{}},{\"Id\":\"e\"},"
+	    "{\"Id\":\"f\",\"Labels\":{\"dockgate.profile\":\"t\"}}]";
+	const char *vols =
+	    "{\"Volumes\":[{\"Name\":\"x\",\"Labels\":null},{\"Name\":"
+	    "\"y\",\"Labels\":{\"dockgate.owner\":\"uid:1\"}}],"
+	    "\"Warnings\":null}";
+
+	pol = load("{\"version\":1,\"profiles\":{\"t\":{\"ownership\":true},"
+	    "\"o\":{},\"a\":{\"ownership\":true,\"owner_sees\":[\"t\"]}}}",
+	    &err);
+	ck_assert_msg(pol != NULL, "%s", err.text);
+	p = policy_profile_find(pol, "a");
+	ck_assert_int_eq(policy_filter_owned(p, "uid:1", list, strlen(list),
+	    &out, &len), 0);
+	ck_assert_str_eq(out, "[{\"Id\":\"a\",\"Labels\":{\"dockgate.owner\":"
+	    "\"uid:1\"}},{\"Id\":\"b\",\"Labels\":{\"dockgate.owner\":"
+	    "\"uid:9\",\"dockgate.profile\":\"t\"}}]");
+	ck_assert_uint_eq(len, strlen(out));
+	free(out);
+	ck_assert_int_eq(policy_filter_owned(p, "uid:1", vols, strlen(vols),
+	    &out, &len), 0);
+	ck_assert_ptr_nonnull(strstr(out, "\"y\""));
+	ck_assert_ptr_null(strstr(out, "\"x\""));
+	free(out);
+	ck_assert_int_eq(policy_filter_owned(p, "uid:1", "{\"Volumes\":null}",
+	    17, &out, &len), 0);
+	free(out);
+	ck_assert_int_eq(policy_filter_owned(p, "uid:1", "{\"a\":1}", 7, &out,
+	    &len), -1);
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq(policy_filter_owned(p, "uid:1", "[", 1, &out, &len),
+	    -1);
+	ck_assert_int_eq(policy_filter_owned(p, NULL, "[]", 2, &out, &len),
+	    -1);
+	policy_unref(pol);
 }
 END_TEST
 
@@ -884,6 +941,7 @@ main(void)
 	    sizeof(bad_policies) / sizeof(bad_policies[0]));
 	tcase_add_test(tc, test_loader_good);
 	tcase_add_test(tc, test_presets);
+	tcase_add_test(tc, test_filter_owned);
 	tcase_add_test(tc, test_shipped);
 	tcase_add_test(tc, test_summary);
 	suite_add_tcase(s, tc);

@@ -1096,3 +1096,72 @@ def test_rate_concurrent_streams(engine, dockgate, confdirs, cleanup):
         s.close()
     assert until_ok(sock).status == 200
 
+
+
+# --------------------------------------------------------------------------
+# owner_sees: an admin profile sees (reads) a tenant profile's objects
+# --------------------------------------------------------------------------
+
+ADMIN_UID = 65533
+
+
+@pytest.mark.timeout(180)
+def test_owner_sees_admin_reads_tenants(engine, dockgate, confdirs, cleanup):
+    """Three identities: tenant uid 0 and uid 65534 (profile tenant), admin
+    uid 65533 (profile admin: ownership, owner_sees ["tenant"]), and a
+    profile `other` no one sees. The admin's ps / volume ls / network ls
+    show its own objects and the tenants', not other's; it inspects and
+    reads logs of a tenant's container, but stopping, exec and removal are
+    404; tenants still see only their own."""
+    policy = {"version": 1, "default_profile": "tenant",
+              "identities": [{"match": {"uid": ADMIN_UID}, "profile": "admin"},
+                             {"match": {"uid": NOBODY}, "profile": "other"}],
+              "profiles": {"tenant": gw_profile(), "other": gw_profile(),
+                           "admin": gw_profile(owner_sees=["tenant"])}}
+    gate = start_gate(dockgate, policy)
+    tenant = Ident(gate, 0, confdirs(0))
+    other = Ident(gate, NOBODY, confdirs(NOBODY))
+    admin = Ident(gate, ADMIN_UID, confdirs(ADMIN_UID))
+    t = make_objects(engine, tenant, cleanup, "sees-t")
+    o = make_objects(engine, other, cleanup, "sees-o")
+    a = make_objects(engine, admin, cleanup, "sees-a")
+    for obj, prof in ((t, "tenant"), (o, "other"), (a, "admin")):
+        assert eng_labels(engine, obj.cid).get("dockgate.profile") == prof
+    # forged profile labels do not stick
+    forged = other.ok("create", "--network", "none", "--label", "dockgate.profile=tenant",
+                      "--label", "dockgate.owner=uid:0", "tiny", "true")
+    cleanup.containers.append(forged)
+    assert eng_labels(engine, forged)["dockgate.profile"] == "other"
+    before = engine_state(engine, [t, o])
+
+    names = admin.ok("ps", "-a", "--format", "{{.Names}}").split()
+    assert t.name in names and a.name in names and o.name not in names, names
+    assert admin.ok("ps", "-a", "--filter", "label=team=blue", "--format",
+                    "{{.Names}}").split().count(t.name) == 1
+    vols = admin.ok("volume", "ls", "-q").split()
+    assert t.vol in vols and a.vol in vols and o.vol not in vols, vols
+    nets = admin.ok("network", "ls", "--format", "{{.Name}}").split()
+    assert t.net_name in nets and a.net_name in nets and o.net_name not in nets, nets
+    r = admin.api("GET", V + "/containers/json?all=1")
+    assert r.status == 200 and int(r.headers["content-length"]) == len(r.body), r
+    assert {c["Id"] for c in r.json()} >= {t.cid, a.cid} and o.cid not in r.body.decode()
+
+    # reads of the tenant's objects pass, unredacted
+    j = json.loads(admin.ok("container", "inspect", t.name))[0]
+    assert "SECRET=s3cret-sees-t" in j["Config"]["Env"]
+    wait_logs(admin, t.cid[:12], "hello-sees-t")
+    assert admin.api("GET", "%s/volumes/%s" % (V, t.vol)).status == 200
+    # writes do not
+    for method, path, body in (("POST", "/containers/%s/stop" % t.cid, None),
+                               ("POST", "/containers/%s/exec" % t.cid, {"Cmd": ["id"]}),
+                               ("DELETE", "/containers/%s?force=1" % t.cid, None),
+                               ("DELETE", "/volumes/%s" % t.vol, None),
+                               ("POST", "/exec/%s/start" % t.exec_id, {"Detach": True}),
+                               ("GET", "/containers/%s/json" % o.cid, None),
+                               ("GET", "/containers/%s/logs?stdout=1" % o.name, None)):
+        check_refusal(admin.api(method, V + path, body), 404, "ownership")
+    # the tenant still sees only its own
+    names = tenant.ok("ps", "-a", "--format", "{{.Names}}").split()
+    assert t.name in names and a.name not in names and o.name not in names
+    check_refusal(tenant.api("GET", "%s/containers/%s/json" % (V, a.cid)), 404, "ownership")
+    assert_same(before, engine_state(engine, [t, o]))
