@@ -5,7 +5,8 @@
  * (others answer 404), lists and prunes are filtered by the label.
  * read_others lets reads through; owner_sees lets reads of the objects of
  * the profiles it names through, and their lists are then filtered in the
- * answer (label filters cannot say "mine or theirs").
+ * answer (label filters cannot say "mine or theirs"), as /system/df's
+ * always are (it has no filters parameter).
  */
 #include "config.h"
 
@@ -362,6 +363,14 @@ owner_eval(struct eval *ev)
 	if (n == 1 && get && (strcmp(seg[0], "volumes") == 0 ||
 	    strcmp(seg[0], "networks") == 0))
 		return (owner_list(ev));
+	/* Disk usage lists containers, volumes and build cache records:
+	 * no filter parameter, so the answer is filtered. */
+	if (n == 2 && get && strcmp(seg[0], "system") == 0 &&
+	    strcmp(seg[1], "df") == 0) {
+		if (!ev->pr->read_others)
+			ev->res->filter_owned = 1;
+		return (EV_OK);
+	}
 	if (n == 2 && strcmp(seg[1], "prune") == 0)
 		return (owner_filter(ev));
 	/* Commit reads a container's file system into an image. */
@@ -425,8 +434,40 @@ owner_filter_array(const struct policy_profile *pp, const char *owner,
 }
 
 /*
- * Filter a list answer (containers, networks: an array; volumes: an object
- * with "Volumes") to what owner and pp's owner_sees profiles made. Returns
+ * The object answers: a volume list ({"Volumes": [...]}) and disk usage
+ * (also "Containers", and "BuildCache", which names no owner and is
+ * emptied). -1 when it is neither.
+ */
+static int
+owner_filter_df(const struct policy_profile *pp, const char *owner,
+    json_t *root)
+{
+	static const char *const keys[] = { "Containers", "Volumes", NULL };
+	json_t	*arr;
+	size_t	 i;
+	int	 seen = 0;
+
+	for (i = 0; keys[i] != NULL; i++) {
+		if ((arr = json_object_get(root, keys[i])) == NULL)
+			continue;
+		seen = 1;
+		if (json_is_null(arr))
+			continue;
+		if (!json_is_array(arr) ||
+		    owner_filter_array(pp, owner, arr) == -1)
+			return (-1);
+	}
+	if (!seen)
+		return (-1);
+	arr = json_object_get(root, "BuildCache");
+	if (json_is_array(arr) && json_array_clear(arr) == -1)
+		return (-1);
+	return (0);
+}
+
+/*
+ * Filter a list answer (containers, networks: an array; volumes and disk
+ * usage: objects) to what owner and pp's owner_sees profiles made. Returns
  * the new body in *out, or -1 when the body is not such a list (the daemon
  * then withholds it).
  */
@@ -434,7 +475,7 @@ int
 policy_filter_owned(const struct policy_profile *pp, const char *owner,
     const char *body, size_t len, char **out, size_t *outlen)
 {
-	json_t	*root, *arr;
+	json_t	*root;
 	int	 rc;
 
 	*out = NULL;
@@ -443,13 +484,12 @@ policy_filter_owned(const struct policy_profile *pp, const char *owner,
 	    (root = json_loadb(body, len, JSON_DISABLE_EOF_CHECK, NULL)) ==
 	    NULL)
 		return (-1);
-	arr = json_is_array(root) ? root : json_object_get(root, "Volumes");
-	if (json_is_null(arr) && json_is_object(root))
-		rc = 0;			/* no volumes at all */
-	else if (!json_is_array(arr))
-		rc = -1;
+	if (json_is_array(root))
+		rc = owner_filter_array(pp, owner, root);
+	else if (json_is_object(root))
+		rc = owner_filter_df(pp, owner, root);
 	else
-		rc = owner_filter_array(pp, owner, arr);
+		rc = -1;
 	if (rc == 0 && (*out = json_dumps(root, JSON_COMPACT)) == NULL)
 		rc = -1;
 	json_decref(root);

@@ -384,6 +384,11 @@ START_TEST(test_filter_owned)
 	    "{\"Volumes\":[{\"Name\":\"x\",\"Labels\":null},{\"Name\":"
 	    "\"y\",\"Labels\":{\"dockgate.owner\":\"uid:1\"}}],"
 	    "\"Warnings\":null}";
+	const char *df =
+	    "{\"LayersSize\":5,\"Containers\":[{\"Id\":\"k\",\"Labels\":"
+	    "{\"dockgate.owner\":\"uid:1\"}},{\"Id\":\"l\",\"Labels\":{}}],"
+	    "\"Volumes\":null,\"BuildCache\":[{\"ID\":\"x\",\"Description\":"
+	    "\"RUN secret\"}]}";
 
 	pol = load("{\"version\":1,\"profiles\":{\"t\":{\"ownership\":true},"
 	    "\"o\":{},\"a\":{\"ownership\":true,\"owner_sees\":[\"t\"]}}}",
@@ -405,8 +410,16 @@ START_TEST(test_filter_owned)
 	ck_assert_int_eq(policy_filter_owned(p, "uid:1", "{\"Volumes\":null}",
 	    17, &out, &len), 0);
 	free(out);
+	ck_assert_int_eq(policy_filter_owned(p, "uid:1", df, strlen(df), &out,
+	    &len), 0);
+	ck_assert_str_eq(out, "{\"LayersSize\":5,\"Containers\":[{\"Id\":"
+	    "\"k\",\"Labels\":{\"dockgate.owner\":\"uid:1\"}}],\"Volumes\":"
+	    "null,\"BuildCache\":[]}");
+	free(out);
 	ck_assert_int_eq(policy_filter_owned(p, "uid:1", "{\"a\":1}", 7, &out,
 	    &len), -1);
+	ck_assert_int_eq(policy_filter_owned(p, "uid:1", "{\"Volumes\":1}", 13,
+	    &out, &len), -1);
 	ck_assert_ptr_null(out);
 	ck_assert_int_eq(policy_filter_owned(p, "uid:1", "[", 1, &out, &len),
 	    -1);

@@ -1165,3 +1165,26 @@ def test_owner_sees_admin_reads_tenants(engine, dockgate, confdirs, cleanup):
     assert t.name in names and a.name not in names and o.name not in names
     check_refusal(tenant.api("GET", "%s/containers/%s/json" % (V, a.cid)), 404, "ownership")
     assert_same(before, engine_state(engine, [t, o]))
+
+
+@pytest.mark.timeout(150)
+def test_system_df_shows_only_owned(engine, tenants, cleanup):
+    """`docker system df -v` (no filters parameter) is filtered in the
+    answer: each identity's containers and volumes only, no build cache
+    records, and an exact Content-Length."""
+    root, nobody = tenants
+    a = make_objects(engine, root, cleanup, "df-r", network=False)
+    b = make_objects(engine, nobody, cleanup, "df-n", network=False)
+    for me, mine, theirs in ((root, a, b), (nobody, b, a)):
+        out = me.ok("system", "df", "-v")
+        assert mine.name in out and mine.vol in out, out
+        assert theirs.name not in out and theirs.vol not in out, out
+        r = me.api("GET", V + "/system/df")
+        assert r.status == 200 and int(r.headers["content-length"]) == len(r.body), r
+        j = r.json()
+        assert {c["Id"] for c in j["Containers"]} == {mine.cid}
+        assert all((v.get("Labels") or {}).get(OWNER_KEY) == me.owner for v in j["Volumes"] or [])
+        assert not j.get("BuildCache")
+    # at the engine, both are there
+    j = eng_json(engine, V + "/system/df")
+    assert {a.cid, b.cid} <= {c["Id"] for c in j["Containers"]}
