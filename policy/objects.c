@@ -346,5 +346,5 @@ objects_build(struct eval *ev)
 		    objects_local_name(ev, req->params[i].value,
 		    "build t") != EV_OK)
 			return (EV_DONE);
-	return (EV_OK);
+	return (owner_build_labels(ev));
 }

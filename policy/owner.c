@@ -204,17 +204,43 @@ owner_filter_maps(json_t *j)
 	return (0);
 }
 
+/* Forward the request with query parameter name set to value (given once,
+ * last); value NULL means out of memory. */
+static int
+owner_set_param(struct eval *ev, const char *name, const char *value)
+{
+	const struct policy_req	*req = ev->req;
+	struct policy_req	 copy;
+	struct policy_param	*params;
+	size_t			 i, n;
+
+	if (value == NULL ||
+	    (params = calloc(req->nparams + 1, sizeof(*params))) == NULL)
+		return (ev_deny(ev, 500, "internal", "out of memory"));
+	for (i = 0, n = 0; i < req->nparams; i++)
+		if (strcmp(req->params[i].name, name) != 0)
+			params[n++] = req->params[i];
+	params[n].name = (char *)name;
+	params[n++].value = (char *)value;
+	copy = *req;
+	copy.params = params;
+	copy.nparams = n;
+	free(ev->res->target);
+	ev->res->target = policy_req_target(&copy);
+	free(params);
+	if (ev->res->target == NULL)
+		return (ev_deny(ev, 500, "internal", "out of memory"));
+	return (EV_OK);
+}
+
 /* Add label=dockgate.owner=<owner> to the filters of a list or prune. */
 static int
 owner_filter(struct eval *ev)
 {
 	const struct policy_req	*req = ev->req;
-	struct policy_req	 copy;
-	struct policy_param	*params;
 	const char		*f;
 	char			 want[300], *nf;
 	json_t			*j, *label;
-	size_t			 i, n;
 	int			 rc;
 
 	if (ev_param(ev, "filters", &f) != EV_OK)
@@ -246,26 +272,54 @@ owner_filter(struct eval *ev)
 	}
 	nf = rc == 0 ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
-	if (nf == NULL ||
-	    (params = calloc(req->nparams + 1, sizeof(*params))) == NULL) {
-		free(nf);
-		return (ev_deny(ev, 500, "internal", "out of memory"));
-	}
-	for (i = 0, n = 0; i < req->nparams; i++)
-		if (strcmp(req->params[i].name, "filters") != 0)
-			params[n++] = req->params[i];
-	params[n].name = (char *)"filters";
-	params[n++].value = nf;
-	copy = *req;
-	copy.params = params;
-	copy.nparams = n;
-	free(ev->res->target);
-	ev->res->target = policy_req_target(&copy);
-	free(params);
+	rc = owner_set_param(ev, "filters", nf);
 	free(nf);
-	if (ev->res->target == NULL)
-		return (ev_deny(ev, 500, "internal", "out of memory"));
+	if (rc != EV_OK)
+		return (EV_DONE);
 	return (ev_mutation(ev, "ownership", "filters: label %s", want));
+}
+
+/* An image build under ownership: its labels= parameter gets the owner
+ * and profile labels, as creates do (a forged one is overwritten). */
+int
+owner_build_labels(struct eval *ev)
+{
+	const char	*v;
+	char		*nl;
+	json_t		*j, *cur, *prof;
+	int		 rc;
+
+	if (!ev->pr->ownership)
+		return (EV_OK);
+	if (owner_known(ev) != EV_OK || ev_param(ev, "labels", &v) != EV_OK)
+		return (EV_DONE);
+	j = v != NULL && v[0] != '\0' ? json_loads(v, JSON_REJECT_DUPLICATES,
+	    NULL) : json_object();
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return (ev_malformed(ev, "the labels parameter is not a JSON"
+		    " object"));
+	}
+	cur = json_object_get(j, OWNER_LABEL);
+	prof = json_object_get(j, PROFILE_LABEL);
+	if (json_is_string(cur) && json_is_string(prof) &&
+	    strcmp(json_string_value(cur), ev->req->owner) == 0 &&
+	    strcmp(json_string_value(prof), ev->pr->name) == 0) {
+		json_decref(j);
+		return (EV_OK);
+	}
+	rc = json_object_set_new(j, OWNER_LABEL, json_string(ev->req->owner));
+	if (rc == 0)
+		rc = json_object_set_new(j, PROFILE_LABEL,
+		    json_string(ev->pr->name));
+	nl = rc == 0 ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	rc = owner_set_param(ev, "labels", nl);
+	free(nl);
+	if (rc != EV_OK)
+		return (EV_DONE);
+	return (ev_mutation(ev, "ownership", "labels: " OWNER_LABEL "=%s",
+	    ev->req->owner));
 }
 
 /* A list of containers, volumes or networks: all (read_others), the

@@ -330,6 +330,7 @@ int		 mounts_check(struct eval *, json_t *);
 /* owner.c */
 int		 owner_eval(struct eval *);
 int		 owner_label(struct eval *, json_t *);
+int		 owner_build_labels(struct eval *);
 int		 owner_labels_ok(struct eval *, json_t *, const char *,
 		    const char *, int, int);
 int		 owner_container(struct eval *, const char *, int);

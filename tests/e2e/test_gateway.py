@@ -1188,3 +1188,20 @@ def test_system_df_shows_only_owned(engine, tenants, cleanup):
     # at the engine, both are there
     j = eng_json(engine, V + "/system/df")
     assert {a.cid, b.cid} <= {c["Id"] for c in j["Containers"]}
+
+
+@pytest.mark.timeout(150)
+def test_build_labelled_with_owner(engine, dockgate, confdirs, cleanup):
+    """An image built through dockgate under ownership carries the builder's
+    owner and profile labels; a forged owner label is overwritten."""
+    gate = start_gate(dockgate, {"version": 1, "default_profile": "builders",
+                                 "profiles": {"builders": gw_profile(
+                                     build=True, local_images=["local/"])}})
+    nobody = Ident(gate, NOBODY, confdirs(NOBODY))
+    img = "local/" + uniq("gwbuild").lower() + ":1"
+    nobody.ok("build", "-q", "--label", "dockgate.owner=uid:0", "--label", "team=blue",
+              "-t", img, "-", input="FROM tiny\nRUN true\n", timeout=120)
+    cleanup.images.append(img)
+    labels = eng_json(engine, "%s/images/%s/json" % (V, img))["Config"]["Labels"]
+    assert labels[OWNER_KEY] == nobody.owner and labels["dockgate.profile"] == "builders", labels
+    assert labels["team"] == "blue"
