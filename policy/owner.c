@@ -126,7 +126,9 @@ owner_lookup(struct eval *ev, const char *kind, const char *base,
 
 	if (found != NULL)
 		*found = NULL;
-	if (ev_fact_of(ev, base, name, 0, suffix, &f) != EV_OK)
+	/* Image names keep their slashes, as the engine's route reads them. */
+	if (ev_fact_of(ev, base, name, strcmp(kind, "image") == 0, suffix,
+	    &f) != EV_OK)
 		return (EV_DONE);
 	if (f->status == 404)
 		return (EV_OK);
@@ -143,7 +145,7 @@ owner_lookup(struct eval *ev, const char *kind, const char *base,
 			json_decref(j);
 		return (EV_OK);
 	}
-	labels = strcmp(kind, "container") == 0 ?
+	labels = strcmp(kind, "container") == 0 || strcmp(kind, "image") == 0 ?
 	    json_object_get(json_object_get(j, "Config"), "Labels") :
 	    json_object_get(j, "Labels");
 	rc = owner_labels_ok(ev, labels, kind, name, read, shared_ok);
@@ -335,6 +337,89 @@ owner_list(struct eval *ev)
 	return (EV_OK);
 }
 
+/* Every image of a repository (a push without a tag) must be readable. */
+static int
+owner_repo_tags(struct eval *ev, const char *repo)
+{
+	const struct policy_fact	*f;
+	json_t				*j, *filt, *e;
+	char				*q;
+	size_t				 i;
+	int				 rc = EV_OK;
+
+	if ((filt = json_pack("{s:[s]}", "reference", repo)) == NULL ||
+	    (q = json_dumps(filt, JSON_COMPACT)) == NULL) {
+		json_decref(filt);
+		return (ev_deny(ev, 500, "internal", "out of memory"));
+	}
+	json_decref(filt);
+	rc = ev_fact_of(ev, "/images/json?filters=", q, 0, "", &f);
+	free(q);
+	if (rc != EV_OK)
+		return (EV_DONE);
+	if (f->status != 200)
+		return (ev_deny(ev, 502, "engine", "the engine did not answer"
+		    " the lookup of the images of %s (status %d)", repo,
+		    f->status));
+	if ((j = ev_fact_json(ev, f)) == NULL)
+		return (EV_DONE);
+	json_array_foreach(j, i, e)
+		if ((rc = owner_labels_ok(ev, json_object_get(e, "Labels"),
+		    "image", repo, 1, 1)) != EV_OK)
+			break;
+	json_decref(j);
+	return (rc);
+}
+
+/*
+ * Image save and push read an image out: one built by another owner (it
+ * carries their label; pulled images carry none and pass) is a 404 unless
+ * read_others or owner_sees lets it be read.
+ */
+static int
+owner_image_out(struct eval *ev)
+{
+	const struct policy_req	*req = ev->req;
+	const char		*r = req->route, *end, *tag;
+	char			 name[512], full[700];
+	int			 n;
+	size_t			 i, len;
+
+	if (strcmp(r, "/images/get") == 0) {
+		for (i = 0; i < req->nparams; i++)
+			if (strcmp(req->params[i].name, "names") == 0 &&
+			    req->params[i].value != NULL &&
+			    owner_lookup(ev, "image", "/images/",
+			    req->params[i].value, "/json", 1, 1, NULL) !=
+			    EV_OK)
+				return (EV_DONE);
+		return (EV_OK);
+	}
+	/* /images/NAME/get or /images/NAME/push: NAME may hold slashes. */
+	end = strrchr(r, '/');
+	len = end - (r + 8);
+	if (len == 0 || len >= sizeof(name))
+		return (EV_OK);		/* the engine answers 404 */
+	memcpy(name, r + 8, len);
+	name[len] = '\0';
+	if (strcmp(end, "/push") != 0)
+		return (owner_lookup(ev, "image", "/images/", name, "/json", 1,
+		    1, NULL));
+	/* A push names a tag, or pushes every tag of the repository. */
+	if (ev_param(ev, "tag", &tag) != EV_OK)
+		return (EV_DONE);
+	if (tag != NULL && tag[0] != '\0') {
+		n = snprintf(full, sizeof(full), "%s%s%s", name,
+		    strchr(tag, ':') == NULL ? ":" : "@", tag);
+		if (n < 0 || (size_t)n >= sizeof(full))
+			return (ev_deny(ev, 403, "lookup_limit", "image name"
+			    " too long"));
+		return (owner_lookup(ev, "image", "/images/", full, "/json", 1,
+		    1, NULL));
+	}
+	return (owner_repo_tags(ev, name));
+}
+
 /* Network connect and disconnect: the container must be the caller's. */
 static int
 owner_connect(struct eval *ev)
@@ -427,6 +512,11 @@ owner_eval(struct eval *ev)
 	}
 	if (n == 2 && strcmp(seg[1], "prune") == 0)
 		return (owner_filter(ev));
+	if (strcmp(seg[0], "images") == 0 && n >= 2 && !ev->pr->read_others &&
+	    ((get && strcmp(seg[n - 1], "get") == 0) ||
+	    (strcmp(m, "POST") == 0 && n >= 3 &&
+	    strcmp(seg[n - 1], "push") == 0)))
+		return (owner_image_out(ev));
 	/* Commit reads a container's file system into an image. */
 	if (n == 1 && strcmp(seg[0], "commit") == 0) {
 		const char *id;

@@ -103,7 +103,8 @@ struct policy_result {
 	char			*mutations[POLICY_MAX_MUTATIONS];	/* new */
 	size_t			 nmutations;
 
-	char			 lookup[512];	/* POLICY_LOOKUP: engine path to GET */
+	char			 lookup[512];	/* POLICY_LOOKUP: engine path (and
+						   query) to GET, percent-encoded */
 
 	/* Addition: allowed by read_others on an object the caller does not
 	 * own: the daemon redacts the answer as the profile's "redact" says. */

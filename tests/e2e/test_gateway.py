@@ -1193,7 +1193,8 @@ def test_system_df_shows_only_owned(engine, tenants, cleanup):
 @pytest.mark.timeout(150)
 def test_build_labelled_with_owner(engine, dockgate, confdirs, cleanup):
     """An image built through dockgate under ownership carries the builder's
-    owner and profile labels; a forged owner label is overwritten."""
+    owner and profile labels; a forged owner label is overwritten; another
+    identity cannot save or push it (404), while pulled images stay shared."""
     gate = start_gate(dockgate, {"version": 1, "default_profile": "builders",
                                  "profiles": {"builders": gw_profile(
                                      build=True, local_images=["local/"])}})
@@ -1205,3 +1206,12 @@ def test_build_labelled_with_owner(engine, dockgate, confdirs, cleanup):
     labels = eng_json(engine, "%s/images/%s/json" % (V, img))["Config"]["Labels"]
     assert labels[OWNER_KEY] == nobody.owner and labels["dockgate.profile"] == "builders", labels
     assert labels["team"] == "blue"
+    # Reading the image out (save, push) is the builder's; pulled images stay shared.
+    root = Ident(gate, 0, confdirs(0))
+    assert nobody.cli("save", img).returncode == 0
+    check_refusal(root.api("GET", "%s/images/%s/get" % (V, img)), 404, "ownership")
+    check_refusal(root.api("GET", "%s/images/get?names=tiny&names=%s" % (
+        V, urllib.parse.quote(img, safe=""))), 404, "ownership")
+    check_refusal(root.api("POST", "%s/images/%s/push" % (V, img.split(":")[0]),
+                           headers={"X-Registry-Auth": "e30="}), 404, "ownership")
+    assert root.cli("save", "tiny").returncode == 0
