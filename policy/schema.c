@@ -276,7 +276,7 @@ static const struct jf_field exec_fields[] = {
 	{ "DetachKeys", JF_STR, NULL },
 	{ "Env", JF_STRLIST, NULL },
 	{ "WorkingDir", JF_STR, NULL },
-	{ "Cmd", JF_STRSLICE, NULL },
+	{ "Cmd", JF_STRLIST, NULL },	/* []string: no strslice here */
 };
 static struct jf_lookup schema_exec_lookup;
 const struct jf_schema schema_exec = {
