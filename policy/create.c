@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -516,35 +517,79 @@ create_int(json_t *o, const char *k)
 	return (json_is_integer(v) ? json_integer_value(v) : 0);
 }
 
-/* Effective CPUs in nano CPUs from NanoCpus or CpuQuota/CpuPeriod; -1
- * means unlimited (a negative quota). */
+/*
+ * Effective CPUs in nano CPUs the way the engine programs the CFS
+ * bandwidth (daemon getCPUResources): NanoCpus gives a quota over a
+ * 100 ms period, then a non-zero CpuPeriod or CpuQuota replaces its part
+ * (so a negative CpuQuota beside NanoCpus is unlimited). Never below
+ * NanoCpus. 0 means no limit, -1 unlimited.
+ */
 static long long
-create_cpus(json_t *o)
+create_cpus_of(long long nano, long long quota, long long period)
 {
-	long long	 nano, quota, period, q;
+	long long	 p = 100000, q = 0, e;
 
-	nano = create_int(o, "NanoCpus");
-	quota = create_int(o, "CpuQuota");
-	period = create_int(o, "CpuPeriod");
-	if (period <= 0)
-		period = 100000;
-	q = 0;
-	if (quota > 0) {
-		if (quota > 9000000000000LL)
-			q = 9000000000000000000LL;
-		else
-			q = quota * 1000000000LL / period;
-	}
-	if (nano < 0)
+	if (nano < 0 || quota < 0)
 		return (-1);
-	if (nano == 0 && quota < 0)
-		return (-1);
-	return (nano > q ? nano : q);
+	if (nano > 0)
+		q = nano / 10000;
+	if (period > 0)
+		p = period;
+	if (quota > 0)
+		q = quota;
+	if (q > LLONG_MAX / 1000000000LL)
+		return (LLONG_MAX);
+	e = q * 1000000000LL / p;
+	return (nano > e ? nano : e);
 }
 
-/* Memory, pids and CPUs: create injects defaults, update only caps. */
+/*
+ * Effective CPUs of a create's host config, or of an update merged onto
+ * the container's current host config cur (the engine keeps each of
+ * NanoCpus, CpuQuota and CpuPeriod that an update leaves 0); see
+ * create_cpus_of().
+ */
+static long long
+create_cpus(json_t *o, json_t *cur)
+{
+	static const char *const k[] = { "NanoCpus", "CpuQuota", "CpuPeriod" };
+	long long	 v[3];
+	size_t		 i;
+
+	for (i = 0; i < 3; i++)
+		if ((v[i] = create_int(o, k[i])) == 0 && cur != NULL)
+			v[i] = create_int(cur, k[i]);
+	return (create_cpus_of(v[0], v[1], v[2]));
+}
+
+/*
+ * The default CPU limit for a create that sets none: NanoCpus, or a
+ * CpuQuota over the CpuPeriod given (the engine refuses NanoCpus beside
+ * a CpuPeriod).
+ */
 static int
-create_limits(struct eval *ev, json_t *hc, int update)
+create_cpus_default(struct eval *ev, json_t *hc)
+{
+	const struct policy_profile	*pr = ev->pr;
+	long long			 period;
+
+	period = create_int(hc, "CpuPeriod");
+	if (period <= 0) {
+		if (json_object_set_new(hc, "NanoCpus",
+		    json_integer(pr->cpus_default)) == -1)
+			return (ev_deny(ev, 500, "internal", "out of memory"));
+	} else if (json_object_set_new(hc, "CpuQuota",
+	    json_integer(pr->cpus_default / 1000 * period / 1000000)) == -1)
+		return (ev_deny(ev, 500, "internal", "out of memory"));
+	return (ev_mutation(ev, "cpus", "HostConfig.%s set to the default"
+	    " %.3f CPUs", period <= 0 ? "NanoCpus" : "CpuQuota",
+	    pr->cpus_default / 1e9));
+}
+
+/* Memory, pids and CPUs: create injects defaults, update only caps (its
+ * CPU limit merged onto cur, the container's current host config). */
+static int
+create_limits(struct eval *ev, json_t *hc, int update, json_t *cur)
 {
 	const struct policy_profile	*pr = ev->pr;
 	char				 a[32], b[32];
@@ -591,17 +636,14 @@ create_limits(struct eval *ev, json_t *hc, int update)
 		    (long long)pr->pids_max));
 	if (pr->cpus_max == 0 && pr->cpus_default == 0)
 		return (EV_OK);
-	c = create_cpus(hc);
 	if (update) {
-		if (c == 0)
+		if (create_int(hc, "NanoCpus") == 0 &&
+		    create_int(hc, "CpuQuota") == 0 &&
+		    create_int(hc, "CpuPeriod") == 0)
 			return (EV_OK);
-	} else if (c == 0 && pr->cpus_default > 0) {
-		if (json_object_set_new(hc, "NanoCpus",
-		    json_integer(pr->cpus_default)) == -1)
-			return (ev_deny(ev, 500, "internal", "out of memory"));
-		return (ev_mutation(ev, "cpus", "HostConfig.NanoCpus set to"
-		    " the default %.3f CPUs", pr->cpus_default / 1e9));
-	}
+		c = create_cpus(hc, cur);
+	} else if ((c = create_cpus(hc, NULL)) == 0 && pr->cpus_default > 0)
+		return (create_cpus_default(ev, hc));
 	if (pr->cpus_max > 0 && (c < 0 || c > pr->cpus_max))
 		return (ev_deny(ev, 403, "cpus", "the CPU limit is above the"
 		    " profile's cpus.max %.3f (profile key \"cpus\")",
@@ -759,7 +801,7 @@ create_checks(struct eval *ev, json_t *cfg, json_t *hc, json_t *net)
 	    create_caps(ev, hc) != EV_OK ||
 	    create_security_opt(ev, hc) != EV_OK ||
 	    create_ports(ev, hc) != EV_OK ||
-	    create_limits(ev, hc, 0) != EV_OK)
+	    create_limits(ev, hc, 0, NULL) != EV_OK)
 		return (EV_DONE);
 	if (ev->pr->read_only_rootfs &&
 	    !json_is_true(json_object_get(hc, "ReadonlyRootfs"))) {
@@ -866,6 +908,51 @@ out:
 	return (rc);
 }
 
+/* The container segment of /containers/{id}/...; "" when none. */
+static void
+create_route_id(const char *route, char *out, size_t len)
+{
+	const char	*p = route + strlen("/containers/");
+	size_t		 n = strcspn(p, "/");
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+/*
+ * The container's current host config (*cur, new) when an update's CPU
+ * limit depends on it: a CpuQuota or CpuPeriod of its own is combined
+ * with the other one already set (an engine lookup). *cur stays NULL
+ * when nothing is needed.
+ */
+static int
+update_current(struct eval *ev, json_t *u, json_t **cur)
+{
+	const struct policy_fact	*f;
+	char				 id[256];
+	json_t				*j;
+
+	*cur = NULL;
+	if (ev->pr->cpus_max == 0 || (create_int(u, "CpuQuota") <= 0 &&
+	    create_int(u, "CpuPeriod") <= 0))
+		return (EV_OK);
+	create_route_id(ev->req->route, id, sizeof(id));
+	if (ev_fact_of(ev, "/containers/", id, 0, "/json", &f) != EV_OK)
+		return (EV_DONE);
+	if (f->status != 200)
+		return (ev_deny(ev, f->status == 404 ? 404 : 502,
+		    f->status == 404 ? "cpus" : "engine", "container %s could"
+		    " not be inspected for its CPU limit (status %d)", id,
+		    f->status));
+	if ((j = ev_fact_json(ev, f)) == NULL)
+		return (EV_DONE);
+	*cur = json_incref(json_object_get(j, "HostConfig"));
+	json_decref(j);
+	return (EV_OK);
+}
+
 /* POST /containers/{id}/update: caps only, nothing injected. */
 int
 update_eval(struct eval *ev)
@@ -873,7 +960,7 @@ update_eval(struct eval *ev)
 	struct jn_arena	 arena;
 	struct jn	*body;
 	struct jf_path	 root = { NULL, "", 0, JFP_ROOT };
-	json_t		*u = NULL;
+	json_t		*u = NULL, *cur = NULL;
 	const char	*v;
 	int		 rc = EV_DONE;
 	size_t		 i;
@@ -903,27 +990,16 @@ update_eval(struct eval *ev)
 		    " allowed (profile key \"cgroup_parent\")", v);
 		goto out;
 	}
-	if (create_limits(ev, u, 1) != EV_OK)
+	if (update_current(ev, u, &cur) != EV_OK ||
+	    create_limits(ev, u, 1, cur) != EV_OK)
 		goto out;
 	rc = ev_set_body(ev, u);
 out:
 	jf_cache_clear(ev);
 	jn_arena_free(&arena);
 	json_decref(u);
+	json_decref(cur);
 	return (rc);
-}
-
-/* The container segment of /containers/{id}/...; "" when none. */
-static void
-create_route_id(const char *route, char *out, size_t len)
-{
-	const char	*p = route + strlen("/containers/");
-	size_t		 n = strcspn(p, "/");
-
-	if (n >= len)
-		n = len - 1;
-	memcpy(out, p, n);
-	out[n] = '\0';
 }
 
 /* POST /containers/{id}/exec: Privileged and User. */
