@@ -133,19 +133,41 @@ mounts_bad_propagation(const char *s)
 	return (strcmp(s, "shared") == 0 || strcmp(s, "rshared") == 0);
 }
 
+/* Filesystems the local driver would mount from a block device. */
+static const char *const mounts_block_fs[] = { "ext2", "ext3", "ext4",
+	"xfs", "btrfs", "vfat", "msdos", "exfat", "ntfs", "ntfs3", "iso9660",
+	"udf", "squashfs", "f2fs", "jfs", "reiserfs", "hfsplus", "erofs",
+	NULL
+};
+
+/* Is s one of the strings of list? */
+static int
+mounts_in(const char *s, const char *const *list)
+{
+	size_t	i;
+
+	for (i = 0; list[i] != NULL; i++)
+		if (strcmp(s, list[i]) == 0)
+			return (1);
+	return (0);
+}
+
 /*
- * Local driver options (type, device, o): a bind of device, or a
- * device mounted with a filesystem type, must pass host_paths; tmpfs and
- * network filesystems have no host path.
+ * Local driver options (type, device, o), as the driver mounts them
+ * (mount(device, path, type, flags of o, rest of o)): a bind of device
+ * must pass host_paths; tmpfs and network filesystems have no host path;
+ * a block device filesystem needs device, and every path in o, to pass.
+ * Any other type is refused: it ignores device and shows the host
+ * (proc, sysfs, devtmpfs) or host paths named in o (overlay lowerdir).
  */
 int
 mounts_local_options(struct eval *ev, json_t *opts, const char *where)
 {
 	static const char *const net[] = { "tmpfs", "nfs", "nfs4", "cifs",
 	    "smb3", NULL };
-	const char	*type, *dev, *o, *p;
-	char		 opt[64];
-	size_t		 i, n;
+	const char	*type, *dev, *o, *p, *eq;
+	char		 opt[POLICY_MAX_STRING];
+	size_t		 n;
 	int		 bind = 0;
 	json_t		*v;
 
@@ -168,10 +190,26 @@ mounts_local_options(struct eval *ev, json_t *opts, const char *where)
 	}
 	if (dev[0] == '\0')
 		return (EV_OK);
-	if (!bind)
-		for (i = 0; net[i] != NULL; i++)
-			if (strcmp(type, net[i]) == 0)
-				return (EV_OK);
+	if (bind)
+		return (mounts_bind_source(ev, dev, where, 1));
+	if (mounts_in(type, net))
+		return (EV_OK);
+	if (!mounts_in(type, mounts_block_fs))
+		return (ev_deny(ev, 403, "host_paths", "%s: filesystem type"
+		    " \"%s\" is neither a bind nor a block device or network"
+		    " filesystem: it may show the host whatever the device"
+		    " (profile key \"host_paths\")", where, type));
+	for (p = o; *p != '\0'; p += n + (p[n] == ',')) {
+		n = strcspn(p, ",");
+		if (n >= sizeof(opt))
+			return (ev_deny(ev, 403, "host_paths", "%s: mount"
+			    " option too long", where));
+		memcpy(opt, p, n);
+		opt[n] = '\0';
+		if ((eq = strchr(opt, '=')) != NULL && eq[1] == '/' &&
+		    mounts_bind_source(ev, eq + 1, where, 1) != EV_OK)
+			return (EV_DONE);
+	}
 	return (mounts_bind_source(ev, dev, where, 1));
 }
 
