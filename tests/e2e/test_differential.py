@@ -12,12 +12,21 @@ policy decided about the same bytes.
      E_gate = inspect of a container created from the raw bytes THROUGH dockgate
    The policy allows everything the bodies ask for, so dockgate's canonical
    view must be the engine's view: E_raw == E_fwd == E_gate == V.body for the
-   tested fields (apart from the defaults the profile injects: Memory and
-   PidsLimit, which must then show up as mutations).  Keys the engine folds
-   together given twice must be refused with 400.
+   tested fields (apart from the defaults the profile injects: Memory,
+   PidsLimit and the CPU limit, which must then show up as mutations).  Keys
+   the engine folds together given twice must be refused with 400.  CPU
+   limits are compared as the engine programs them (_eff_cpus).
 2. Request-path forms sent straight to the engine and through dockgate: the
    same status class where the engine routes; 400 from dockgate where the
    engine would redirect (301).
+3. The same as 1 for exec create (GET /exec/{id}/json, and the process's pwd
+   and env), container update (HostConfig after updating containers made
+   from one base: the engine merges an update into what is there),
+   volume create (GET /volumes/{name}) and network create
+   (GET /networks/{id}).  Refusals the profile owes (403) and duplicate
+   spellings (400) are shown to matter: the engine honoured that spelling
+   (for host paths, a container mounting the raw bytes' volume reads what
+   host_paths keeps out).
 """
 
 import atexit
@@ -50,15 +59,18 @@ POLICY = {
             "published_ports": "any",
             "memory": {"default": "1g", "max": "8g"},
             "pids": {"default": 1024, "max": 8192},
+            "cpus": {"max": 0.5},
         }
     },
 }
 MEM_DEFAULT = 1 << 30
 PIDS_DEFAULT = 1024
+CPU_MAX = 0.5           # CPUs: also the injected default (cpus.max without a default)
 
 # HostConfig fields compared, and Config fields
 HC_FIELDS = ("Privileged", "Binds", "Memory", "PidMode", "CapAdd", "NetworkMode",
-             "PidsLimit", "CpusetCpus", "ReadonlyRootfs", "IpcMode", "SecurityOpt")
+             "PidsLimit", "CpusetCpus", "ReadonlyRootfs", "IpcMode", "SecurityOpt",
+             "NanoCpus", "CpuQuota", "CpuPeriod")
 CFG_FIELDS = ("Image", "User")
 
 MB64 = 64 << 20
@@ -71,6 +83,28 @@ MB96 = 96 << 20
 
 def j(obj):
     return json.dumps(obj, ensure_ascii=False)
+
+
+def _eff_cpus(hc):
+    """The CPU limit the engine programs for a host config, in CPUs (daemon
+    getCPUResources: NanoCpus gives a quota over a 100 ms period, then a
+    non-zero CpuPeriod or CpuQuota replaces its part): None = no limit,
+    inf = unlimited (a negative quota)."""
+    nano = hc.get("NanoCpus") or 0
+    quota = hc.get("CpuQuota") or 0
+    period = hc.get("CpuPeriod") or 0
+    p, q = 0, 0
+    if nano > 0:
+        p, q = 100000, nano * 100000 // 10**9
+    if period:
+        p = period
+    if quota:
+        q = quota
+    if q < 0:
+        return float("inf")
+    if q == 0:
+        return None
+    return q / (p or 100000)
 
 
 def _s(word):
@@ -200,10 +234,39 @@ def _cases():
     add("deny-devices-toplevel-kelvin-hc-null", '{"Image":"tiny","HostConfig":null,'
         '"Device\u017f":[{"PathOnHost":"/dev/null","PathInContainer":"/dev/x",'
         '"CgroupPermissions":"rwm"}]}', "403")
+    # -- CPU limits (cpus.max 0.5): the engine's effective limit, not one field
+    add("cpu-nano", j({"Image": "tiny", "HostConfig": {"NanoCpus": 250000000,
+                                                      "NetworkMode": "none"}}))
+    add("cpu-nano-longs", j({"Image": "tiny", "HostConfig": {_s("nanocpus"): 400000000,
+                                                            "NetworkMode": "none"}}))
+    add("cpu-quota-period", j({"Image": "tiny", "HostConfig": {
+        "CpuQuota": 20000, "CpuPeriod": 50000, "NetworkMode": "none"}}))
+    add("cpu-quota-toplevel", j({"Image": "tiny", "cpuquota": 30000, "NetworkMode": "none"}))
+    # the default goes in as a quota over the period given (NanoCpus beside a
+    # CpuPeriod is refused by the engine)
+    add("cpu-period-only", j({"Image": "tiny", "HostConfig": {"cpuperiod": 50000,
+                                                             "NetworkMode": "none"}}))
+    add("cpu-nulls", j({"Image": "tiny", "HostConfig": {"NanoCpus": None, "CpuQuota": None,
+                                                       "CpuPeriod": None,
+                                                       "NetworkMode": "none"}}))
+    # a negative quota beside NanoCpus wins in the engine: unlimited
+    add("deny-cpu-nano-quota-negative", j({"Image": "tiny", "HostConfig": {
+        "NanoCpus": 250000000, "CpuQuota": -1, "NetworkMode": "none"}}), "403")
+    add("deny-cpu-nano-longs-quota-negative-lower", j({"Image": "tiny", "HostConfig": {
+        _s("NanoCpus"): 250000000, "cpuquota": -1, "NetworkMode": "none"}}), "403")
+    add("deny-cpu-quota-short-period", j({"Image": "tiny", "HostConfig": {
+        "CPUQUOTA": 30000, "cpuPeriod": 10000, "NetworkMode": "none"}}), "403")
     return c
 
 
 CASES = _cases()
+
+# refusals that must be shown to matter: what the engine made of the raw bytes
+CREATE_HONOURED = {
+    "deny-cpu-nano-quota-negative": lambda e: _eff_cpus(e) == float("inf"),
+    "deny-cpu-nano-longs-quota-negative-lower": lambda e: _eff_cpus(e) == float("inf"),
+    "deny-cpu-quota-short-period": lambda e: (_eff_cpus(e) or 0) > CPU_MAX,
+}
 
 # where the engine gives back a default / normalised value that the body did not carry
 def _norm(field, value):
@@ -220,7 +283,7 @@ def _norm(field, value):
         return "default"
     if field in ("Privileged", "ReadonlyRootfs") and value is None:
         return False
-    if field in ("Memory",) and value is None:
+    if field in ("Memory", "NanoCpus", "CpuQuota", "CpuPeriod") and value is None:
         return 0
     return value
 
@@ -318,6 +381,10 @@ def test_create_body_differential(engine, dockgate, cleanup):
             if r_gate.status != 403:
                 problems.append("%s: dockgate answered %d %r, not 403 (engine view: %r)" % (
                     cid, r_gate.status, r_gate.body[:300], e_raw))
+            honoured = CREATE_HONOURED.get(cid)
+            if honoured is not None and (e_raw is None or not honoured(e_raw)):
+                problems.append("%s: refusal not shown to matter: the engine made %d %r of "
+                                "the raw bytes" % (cid, r_raw.status, e_raw))
             continue
         if expect == "400":
             if verdict != "malformed" or rc != 1:
@@ -353,6 +420,11 @@ def test_create_body_differential(engine, dockgate, cleanup):
             if _body_view(fwd)["PidsLimit"] != PIDS_DEFAULT:
                 problems.append("%s: engine PidsLimit %r but forwarded PidsLimit %r" % (
                     cid, e_raw["PidsLimit"], _body_view(fwd)["PidsLimit"]))
+        if _eff_cpus(e_raw) is None:
+            allowed_diff.update(("NanoCpus", "CpuQuota"))
+            if _eff_cpus(_body_view(fwd)) != CPU_MAX:
+                problems.append("%s: no CPU limit, but the forwarded one is %r CPUs, not the "
+                                "default %r" % (cid, _eff_cpus(_body_view(fwd)), CPU_MAX))
 
         # V.body (policy's canonical view) vs the engine's view of the raw bytes
         bv = _body_view(fwd)
@@ -388,6 +460,10 @@ def test_create_body_differential(engine, dockgate, cleanup):
             if d:
                 problems.append("%s: created through dockgate != --eval's forwarded body: %s" % (
                     cid, d))
+            eff = _eff_cpus(e_gate)
+            if eff is None or eff > CPU_MAX:
+                problems.append("%s: created through dockgate with a CPU limit of %r CPUs "
+                                "(cpus.max %r): %r" % (cid, eff, CPU_MAX, e_gate))
     shutil.rmtree(tmpdir, ignore_errors=True)
     print("\n".join(report))
     assert not problems, "\n".join(problems)
@@ -477,4 +553,788 @@ def test_path_forms_differential(engine, dockgate):
     print("\npath | engine | " + " | ".join(gates))
     for row in table:
         print(" | ".join(str(x) for x in row))
+    assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------- exec, update, volume, network bodies
+#
+# The same comparison for the other bodies the policy canonicalises.  For each
+# body:  E_raw  = the engine's object made from the raw bytes,
+#        V      = `dockgate --eval` (with --upstream: the engine answers lookups)
+#        E_fwd  = the engine's object made from V's forwarded body,
+#        E_gate = the object made from the raw bytes through dockgate,
+# and E_raw == E_fwd == E_gate == view(V.body) on the compared fields.  Keys
+# the engine folds together given twice are refused (400); a refusal the
+# profile owes (403) is shown to matter: the engine honoured that spelling.
+
+class Raw(str):
+    """JSON text to embed as it is."""
+
+
+def _esc(key):
+    """The key's JSON text with its first letter as a \\u escape."""
+    t = j(key)
+    return '"\\u%04x%s' % (ord(key[0]), t[2:])
+
+
+def _mixed(k):
+    return "".join(c.upper() if i % 2 else c.lower() for i, c in enumerate(k))
+
+
+# How a struct key may be spelt: each lands on the same Go field.
+FORMS = {
+    "exact": lambda k: k,
+    "lower": str.lower,
+    "upper": str.upper,
+    "mixed": _mixed,
+    "longs": _s,
+    "kelvin": _k,
+    "longs-kelvin": lambda k: _k(_s(k)),
+}
+
+
+def obj(pairs, form="exact", esc=False):
+    """A JSON object as text from (key, value) pairs (duplicates kept); struct
+    keys spelt per form, or with an escaped first letter."""
+    f = FORMS[form]
+    out = []
+    for k, v in pairs:
+        kt = f(k)
+        out.append((_esc(kt) if esc else j(kt)) + ":" + (v if isinstance(v, Raw) else j(v)))
+    return Raw("{" + ",".join(out) + "}")
+
+
+def _eval_req(tmpdir, policy, path, body_text, upstream):
+    pol = os.path.join(tmpdir, "policy-%d.json" % id(policy))
+    if not os.path.exists(pol):
+        with open(pol, "w") as f:
+            json.dump(policy, f)
+    bf = os.path.join(tmpdir, "body.json")
+    with open(bf, "wb") as f:
+        f.write(body_text.encode())
+    p = subprocess.run([DOCKGATE_BIN, "--eval", "--policy", pol, "--as", "uid=0",
+                        "--upstream", "unix:" + upstream, "POST", path, bf],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    try:
+        return p.returncode, json.loads(p.stdout.decode())
+    except ValueError:
+        raise AssertionError("--eval printed no JSON (rc %d): %r %r" % (
+            p.returncode, p.stdout, p.stderr))
+
+
+class Case:
+    def __init__(self, cid, text, expect=None, honoured=None, **meta):
+        self.cid = cid
+        self.text = text            # raw body text; "@N@" is the object's name
+        self.expect = expect        # None, "400" or "403"
+        self.honoured = honoured    # refusals: predicate on E_raw (it matters)
+        self.meta = meta
+
+
+class Kind:
+    """What differs between bodies: where they go, how the engine's object is
+    read back, and how dockgate's forwarded body reads."""
+    name = ""
+    ok = 201
+    policy = None
+
+    def target(self, engine, case, role):
+        """A fresh object the request applies to; returns (path, ctx)."""
+        raise NotImplementedError
+
+    def observe(self, engine, resp, ctx, case):
+        raise NotImplementedError
+
+    def view(self, body, ctx, case):
+        raise NotImplementedError
+
+    def check(self, case, e_raw, e_gate):
+        """Kind-specific checks on the effective result; a list of problems."""
+        return []
+
+    def drop(self, engine, ctx):
+        pass
+
+
+def _kdiff(a, b):
+    """_diff() without the private keys (an observation's "_" keys)."""
+    return {k: v for k, v in _diff(a, b).items() if not k.startswith("_")}
+
+
+def _run_kind(kind, cases, engine, gate, tmpdir):
+    problems, report = [], []
+    for case in cases:
+        p_raw, c_raw = kind.target(engine, case, "raw")
+        p_gate, c_gate = kind.target(engine, case, "gate")
+        t_raw = case.text.replace("@N@", c_raw.get("name", ""))
+        t_gate = case.text.replace("@N@", c_gate.get("name", ""))
+        rc, v = _eval_req(tmpdir, kind.policy, p_raw, t_raw, engine.sock)
+        verdict = v.get("verdict")
+        r_raw = _api(engine.sock, "POST", p_raw, t_raw.encode())
+        e_raw = kind.observe(engine, r_raw, c_raw, case) if r_raw.status == kind.ok else None
+        r_gate = _api(gate.sock, "POST", p_gate, t_gate.encode())
+        e_gate = kind.observe(engine, r_gate, c_gate, case) if r_gate.status == kind.ok else None
+        report.append("%s %s: engine %d, eval %s (rc %d), gate %d" % (
+            kind.name, case.cid, r_raw.status, verdict, rc, r_gate.status))
+        where = "%s %s" % (kind.name, case.cid)
+        try:
+            if case.expect is not None:
+                want = {"403": "deny", "400": "malformed"}[case.expect]
+                if verdict != want or rc != 1:
+                    problems.append("%s: --eval says %r, not %s (engine took it: %d %r)" % (
+                        where, v, want, r_raw.status, e_raw))
+                if str(r_gate.status) != case.expect:
+                    problems.append("%s: dockgate answered %d %r, not %s (engine view: %r)" % (
+                        where, r_gate.status, r_gate.body[:300], case.expect, e_raw))
+                if case.honoured is not None and (e_raw is None or not case.honoured(e_raw)):
+                    problems.append("%s: refusal not shown to matter: the engine made %d %r "
+                                    "of the raw bytes %s" % (where, r_raw.status, e_raw,
+                                                             r_raw.body[:200]))
+                continue
+            if r_raw.status != kind.ok:
+                # the engine refuses these bytes: dockgate must not make them acceptable
+                if r_gate.status == kind.ok:
+                    problems.append("%s: engine refuses the raw body (%d %r) but it went "
+                                    "through dockgate: %r" % (where, r_raw.status,
+                                                              r_raw.body[:200], e_gate))
+                continue
+            if verdict not in ("allow", "mutate") or rc != 0:
+                problems.append("%s: the engine accepts the body and the profile allows all "
+                                "of it, but --eval says %r" % (where, v))
+                continue
+            fwd = v.get("body")
+            if fwd is None:
+                fwd = json.loads(t_raw)
+            bv = kind.view(fwd, c_raw, case)
+            d = _kdiff(e_raw, bv)
+            if d:
+                problems.append("%s: engine's view of the raw bytes != dockgate's forwarded "
+                                "body: %s\n   raw body: %s\n   forwarded: %s" % (
+                                    where, d, t_raw, j(fwd)))
+            p_fwd, c_fwd = kind.target(engine, case, "fwd")
+            fwd_text = j(fwd).replace(c_raw.get("name", "\0"), c_fwd.get("name", ""))
+            r_fwd = _api(engine.sock, "POST", p_fwd, fwd_text.encode())
+            if r_fwd.status != kind.ok:
+                problems.append("%s: engine refuses dockgate's forwarded body: %d %r" % (
+                    where, r_fwd.status, r_fwd.body[:300]))
+            else:
+                d = _kdiff(e_raw, kind.observe(engine, r_fwd, c_fwd, case))
+                if d:
+                    problems.append("%s: engine(raw) != engine(forwarded): %s\n   raw body: "
+                                    "%s\n   forwarded: %s" % (where, d, t_raw, fwd_text))
+            kind.drop(engine, c_fwd)
+            if e_gate is None:
+                problems.append("%s: dockgate refused or failed: %d %r" % (
+                    where, r_gate.status, r_gate.body[:300]))
+                continue
+            d = _kdiff(e_raw, e_gate)
+            if d:
+                problems.append("%s: engine(raw) != engine(through dockgate): %s\n   raw "
+                                "body: %s" % (where, d, t_raw))
+            problems.extend("%s: %s" % (where, x) for x in kind.check(case, e_raw, e_gate))
+        finally:
+            kind.drop(engine, c_raw)
+            kind.drop(engine, c_gate)
+    return problems, report
+
+
+# --- exec create: GET /exec/{id}/json, and what the process saw (pwd, env)
+
+EXEC_BASE_USER = "1000"
+EXEC_BASE_DIR = "/tmp"
+EXEC_POLICY = {"version": 1, "default_profile": "p", "profiles": {"p": {
+    "privileged": True, "run_as_non_root": True,
+    "trusted_registries": ["docker.io/library"]}}}
+PROBE = ["sh", "-c", "pwd; env"]
+
+
+def _detach_bytes(spec):
+    """term.ToBytes: the engine's parse of DetachKeys, base64 as inspect shows."""
+    import base64
+    out = bytearray()
+    for k in spec.split(",") if spec else ():
+        if len(k) == 1:
+            out.append(ord(k))
+        elif k.startswith("ctrl-") and len(k) == 6:
+            c = k[5]
+            out.append(ord(c) - ord("a") + 1 if "a" <= c <= "z" else
+                       {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}[c])
+        else:
+            return None
+    return base64.b64encode(bytes(out)).decode()
+
+
+def _exec_output(sock, eid, tty):
+    body = j({"Detach": False, "Tty": tty}).encode()
+    data = raw(sock, http_req("POST", "/v1.41/exec/%s/start" % eid,
+                              {"Content-Type": "application/json"}, body=body),
+               read_timeout=10, total_timeout=20)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    if b" 200 " not in head.split(b"\r\n")[0] and b" 101 " not in head.split(b"\r\n")[0]:
+        return "start failed: %r" % data[:200]
+    if not tty:
+        out = bytearray()
+        while len(rest) >= 8:
+            n = int.from_bytes(rest[4:8], "big")
+            if rest[0] == 1:
+                out += rest[8:8 + n]
+            rest = rest[8 + n:]
+        rest = bytes(out)
+    return rest.decode(errors="replace").replace("\r\n", "\n")
+
+
+class ExecKind(Kind):
+    name = "exec"
+    policy = EXEC_POLICY
+
+    def __init__(self, base):
+        self.base = base
+
+    def target(self, engine, case, role):
+        return "/v1.41/containers/%s/exec" % self.base, {}
+
+    def observe(self, engine, resp, ctx, case):
+        eid = resp.json()["Id"]
+        r = _api(engine.sock, "GET", "/v1.41/exec/%s/json" % eid)
+        assert r.status == 200, r
+        d = r.json()
+        pc = d["ProcessConfig"]
+        out = {"user": pc.get("user", ""), "privileged": pc.get("privileged"),
+               "tty": pc.get("tty"), "entrypoint": pc.get("entrypoint"),
+               "arguments": pc.get("arguments") or [], "OpenStdin": d["OpenStdin"],
+               "OpenStdout": d["OpenStdout"], "OpenStderr": d["OpenStderr"],
+               "DetachKeys": d.get("DetachKeys") or ""}
+        if case.meta.get("probe"):
+            text = _exec_output(engine.sock, eid, bool(pc.get("tty")))
+            lines = text.split("\n")
+            out["pwd"] = lines[0]
+            out["env"] = sorted(x for x in lines if x.startswith("DG_"))
+        return out
+
+    def view(self, b, ctx, case):
+        cmd = b.get("Cmd") or []
+        out = {"user": b.get("User") or EXEC_BASE_USER, "privileged": bool(b.get("Privileged")),
+               "tty": bool(b.get("Tty")), "entrypoint": cmd[0] if cmd else None,
+               "arguments": cmd[1:], "OpenStdin": bool(b.get("AttachStdin")),
+               "OpenStdout": bool(b.get("AttachStdout")),
+               "OpenStderr": bool(b.get("AttachStderr")),
+               "DetachKeys": _detach_bytes(b.get("DetachKeys") or "")}
+        if case.meta.get("probe"):
+            out["pwd"] = b.get("WorkingDir") or EXEC_BASE_DIR
+            env = {}
+            for e in b.get("Env") or []:
+                env[e.split("=", 1)[0]] = e
+            out["env"] = sorted(x for x in env.values() if x.startswith("DG_"))
+        return out
+
+
+def _exec_cases():
+    c = []
+    # (a privileged exec as a non-root user cannot start in every sandbox: the
+    # full bodies leave Privileged false, its own cases set it)
+    full = [("User", "1000:1000"), ("Privileged", False), ("Tty", False),
+            ("AttachStdin", False), ("AttachStdout", True), ("AttachStderr", True),
+            ("Detach", False), ("DetachKeys", "ctrl-x,ctrl-y"),
+            ("Env", ["DG_A=1", "DG_B=two words"]), ("WorkingDir", "/etc"), ("Cmd", PROBE)]
+    for form in FORMS:
+        c.append(Case("full-" + form, obj(full, form), probe=True))
+    c.append(Case("full-escaped", obj(full, esc=True), probe=True))
+    c.append(Case("full-tty", obj([(k, True if k == "Tty" else v) for k, v in full], "mixed"),
+                  probe=True))
+    one = [("Tty", True, "lower"), ("AttachStdin", True, "longs"),
+           ("DetachKeys", "ctrl-a", "kelvin"), ("DetachKeys", "q,ctrl-@", "longs-kelvin"),
+           ("Privileged", True, "upper"), ("User", "2000", "longs"),
+           ("Cmd", ["echo", "a", "b"], "lower"), ("AttachStderr", True, "longs"),
+           ("Detach", True, "mixed")]
+    for k, val, form in one:
+        c.append(Case("field-%s-%s" % (k.lower(), form),
+                      obj([("Cmd", ["id"])] * (k != "Cmd") + [(k, val)], form)))
+    c.append(Case("field-env-upper", obj([("Cmd", PROBE), ("AttachStdout", True),
+                                          ("Env", ["DG_C=3", "DG_C=4"])], "upper"), probe=True))
+    c.append(Case("field-workingdir-mixed", obj([("Cmd", PROBE), ("AttachStdout", True),
+                                                 ("WorkingDir", "/bin")], "mixed"), probe=True))
+    # nulls leave the field unset (the container's user and directory)
+    c.append(Case("nulls", obj([(k, None) for k, _ in full if k not in ("Cmd", "AttachStdout")]
+                               + [("Cmd", PROBE), ("AttachStdout", True)]), probe=True))
+    c.append(Case("user-null-lower", obj([("cmd", ["id"]), ("user", None)])))
+    # wrong types: the engine refuses them; dockgate must not make them acceptable
+    for cid, text in (("type-cmd-string", '{"Cmd":"id"}'),
+                      ("type-cmd-string-lower", '{"cmd":"sh"}'),
+                      ("type-cmd-number", '{"Cmd":[1]}'),
+                      ("type-cmd-empty", '{"Cmd":[]}'),
+                      ("type-cmd-null", '{"Cmd":null}'),
+                      ("type-privileged-string", '{"Cmd":["id"],"Privileged":"true"}'),
+                      ("type-tty-number", '{"Cmd":["id"],"Tty":1}'),
+                      ("type-env-string", '{"Cmd":["id"],"Env":"DG_A=1"}'),
+                      ("type-user-number", '{"Cmd":["id"],"User":1000}'),
+                      ("type-workingdir-list", '{"Cmd":["id"],"WorkingDir":["/"]}'),
+                      ("type-detachkeys-bool", '{"Cmd":["id"],"DetachKeys":false}'),
+                      ("type-body-list", '[{"Cmd":["id"]}]')):
+        c.append(Case(cid, text))
+    # one field, two spellings: 400; the engine takes the last one
+    last = lambda f, val: (lambda e: e[f] == val)
+    for cid, pairs, f, val in (
+            ("dup-exact", [("User", "1000"), ("User", "0")], "user", "0"),
+            ("dup-case", [("User", "1000"), ("user", "0")], "user", "0"),
+            ("dup-longs", [("User", "1000"), (_s("User"), "0")], "user", "0"),
+            ("dup-kelvin", [("DetachKeys", "ctrl-a"), (_k("DetachKeys"), "ctrl-b")],
+             "DetachKeys", _detach_bytes("ctrl-b")),
+            ("dup-privileged-upper", [("Privileged", False), ("PRIVILEGED", True)],
+             "privileged", True),
+            ("dup-cmd", [("Cmd", ["id"]), ("cmd", ["true"])], "entrypoint", "true")):
+        c.append(Case(cid, obj([("Cmd", ["id"])] * (f != "entrypoint") + pairs), "400",
+                      last(f, val)))
+    c.append(Case("dup-escaped", Raw('{"Cmd":["id"],"User":"1000","\\u0055ser":"0"}'), "400",
+                  last("user", "0")))
+    # run_as_non_root under folded keys: 403, and the engine would run as root
+    for cid, key, user in (("deny-user-longs", _s("User"), "0"),
+                           ("deny-user-upper", "USER", "root"),
+                           ("deny-user-lower-uidgid", "user", "0:0"),
+                           ("deny-user-escaped-longs", None, "00")):
+        text = (obj([("Cmd", ["id"]), (key, user)]) if key else
+                Raw('{"Cmd":["id"],"\\u0055\u017fer":"00"}'))
+        c.append(Case(cid, text, "403", last("user", user)))
+    # keys the engine does not fold are unknown to dockgate: fail closed
+    c.append(Case("unknown-trailing-space", '{"Cmd":["id"],"User ":"0"}', "403",
+                  last("user", EXEC_BASE_USER)))
+    c.append(Case("unknown-dotless-i", '{"Cmd":["id"],"Pr\u0131vileged":true}', "403",
+                  last("privileged", False)))
+    return c
+
+
+@pytest.mark.timeout(150)
+def test_exec_body_differential(engine, dockgate, cleanup):
+    base = uniq("diffexec")
+    r = _create(engine.sock, j({"Image": "tiny", "User": EXEC_BASE_USER,
+                                "WorkingDir": EXEC_BASE_DIR, "Cmd": ["sleep", "3600"],
+                                "HostConfig": {"NetworkMode": "none"}}).encode(), base)
+    assert r.status == 201, r
+    cleanup.containers.append(base)
+    r = _api(engine.sock, "POST", "/v1.41/containers/%s/start" % base)
+    assert r.status == 204, r
+    gate = dockgate(policy=EXEC_POLICY)
+    tmpdir = tempfile.mkdtemp(prefix="dg-diff.", dir="/tmp")
+    try:
+        problems, report = _run_kind(ExecKind(base), _exec_cases(), engine, gate, tmpdir)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    print("\n".join(report))
+    assert not problems, "\n".join(problems)
+
+
+# --- container update: HostConfig after the update, from the same base
+
+UPD_CPU_MAX = 0.5
+UPDATE_POLICY = {"version": 1, "default_profile": "p", "profiles": {"p": {
+    "trusted_registries": ["docker.io/library"],
+    "memory": {"default": "1g", "max": "8g"}, "pids": {"default": 1024, "max": 8192},
+    "cpus": {"max": UPD_CPU_MAX}}}}
+UPD_FIELDS = ("Memory", "MemorySwap", "MemoryReservation", "PidsLimit", "NanoCpus",
+              "CpuQuota", "CpuPeriod", "CpuShares", "CpusetCpus", "RestartPolicy")
+# the containers updated: memory 64m (swap 128m), 100 pids, and a CPU limit
+UPD_BASES = {
+    "quota": {"CpuQuota": 20000},                           # 0.2 CPU, default period
+    "quota-period": {"CpuQuota": 5000, "CpuPeriod": 10000},  # 0.5 CPU, short period
+    "nano": {"NanoCpus": 250000000},                        # 0.25 CPU
+    "none": {},
+}
+
+
+class UpdateKind(Kind):
+    name = "update"
+    ok = 200
+    policy = UPDATE_POLICY
+
+    def __init__(self, cleanup):
+        self.cleanup = cleanup
+
+    def target(self, engine, case, role):
+        name = uniq("diffupd")
+        hc = dict({"NetworkMode": "none", "Memory": MB64, "MemorySwap": 2 * MB64,
+                   "PidsLimit": 100}, **UPD_BASES[case.meta.get("base", "quota")])
+        r = _create(engine.sock, j({"Image": "tiny", "Cmd": ["true"],
+                                    "HostConfig": hc}).encode(), name)
+        assert r.status == 201, r
+        self.cleanup.containers.append(name)
+        return "/v1.41/containers/%s/update" % name, {"name": name,
+                                                     "before": self._hc(engine, name)}
+
+    def _hc(self, engine, name):
+        r = _api(engine.sock, "GET", "/v1.41/containers/%s/json" % name)
+        assert r.status == 200, r
+        hc = r.json()["HostConfig"]
+        out = {f: hc.get(f) for f in UPD_FIELDS}
+        out["PidsLimit"] = out["PidsLimit"] or 0
+        return out
+
+    def observe(self, engine, resp, ctx, case):
+        return self._hc(engine, ctx["name"])
+
+    def view(self, b, ctx, case):
+        """The update merged the way the engine merges it (UpdateContainer):
+        non-zero values replace, PidsLimit when given (<= 0: unlimited, 0),
+        RestartPolicy when it names one."""
+        out = dict(ctx["before"])
+        for f in UPD_FIELDS:
+            v = b.get(f)
+            if f == "PidsLimit":
+                if v is not None:
+                    out[f] = v if v > 0 else 0
+            elif f == "RestartPolicy":
+                if v and v.get("Name"):
+                    out[f] = {"Name": v["Name"], "MaximumRetryCount": v.get(
+                        "MaximumRetryCount") or 0}
+            elif v:
+                out[f] = v
+        return out
+
+    def check(self, case, e_raw, e_gate):
+        eff = _eff_cpus(e_gate)
+        if eff is not None and eff > UPD_CPU_MAX:
+            return ["updated through dockgate to a CPU limit of %r CPUs (cpus.max %r): %r" % (
+                eff, UPD_CPU_MAX, e_gate)]
+        return []
+
+    def drop(self, engine, ctx):
+        if ctx.get("name"):
+            _api(engine.sock, "DELETE", "/v1.41/containers/%s?force=1" % ctx["name"])
+
+
+def _update_cases():
+    c = []
+    rp = lambda form: obj([("Name", "on-failure"), ("MaximumRetryCount", 3)], form)
+    full = lambda form: [("Memory", MB96), ("MemorySwap", 2 * MB96),
+                         ("MemoryReservation", 32 << 20), ("PidsLimit", 200),
+                         ("CpuQuota", 30000), ("CpuPeriod", 100000), ("CpuShares", 512),
+                         ("CpusetCpus", "0"), ("RestartPolicy", rp(form))]
+    for form in ("exact", "lower", "upper", "mixed", "longs"):
+        c.append(Case("full-" + form, obj(full(form), form)))
+    c.append(Case("full-escaped", obj(full("exact"), esc=True)))
+    for cid, pairs, form, base in (
+            ("nano-on-nano", [("NanoCpus", 400000000)], "longs", "nano"),
+            ("nano-on-none", [("NanoCpus", 500000000)], "lower", "none"),
+            ("quota-on-quota", [("CpuQuota", 40000)], "lower", "quota"),
+            ("quota-on-short-period", [("CpuQuota", 4000)], "upper", "quota-period"),
+            ("period-on-none", [("CpuPeriod", 50000)], "mixed", "none"),
+            ("period-on-quota", [("CpuPeriod", 50000)], "exact", "quota"),
+            ("pids", [("PidsLimit", 300)], "longs", "quota"),
+            ("pids-null", [("PidsLimit", None), ("Memory", MB96)], "longs", "quota"),
+            ("memory", [("Memory", 80 << 20)], "upper", "quota"),
+            ("memoryswap-unlimited", [("MemorySwap", -1)], "longs", "quota"),
+            ("restart-always", [("RestartPolicy", obj([("Name", "always")], "lower"))],
+             "lower", "quota"),
+            ("restart-unless-stopped", [("RestartPolicy", obj([("Name", "unless-stopped")],
+                                                              "longs"))], "mixed", "quota"),
+            ("cpushares", [("CpuShares", 1024)], "longs", "quota"),
+            ("cpusetcpus", [("CpusetCpus", "0")], "longs", "quota")):
+        c.append(Case(cid, obj(pairs, form), base=base))
+    c.append(Case("nulls", obj([(f, None) for f in UPD_FIELDS])))
+    c.append(Case("empty", "{}"))
+    for cid, text in (("type-memory-string", '{"Memory":"96m"}'),
+                      ("type-memory-exponent", '{"Memory":1e8}'),
+                      ("type-memory-float", '{"Memory":67108864.0}'),
+                      ("type-pids-bool", '{"PidsLimit":true}'),
+                      ("type-restart-string", '{"RestartPolicy":"always"}'),
+                      ("type-cpuset-number", '{"CpusetCpus":0}'),
+                      ("type-body-list", '[]')):
+        c.append(Case(cid, text))
+    # one field, two spellings: 400; the engine takes the last one
+    hc_is = lambda f, val: (lambda e: e[f] == val)
+    for cid, text, f, val in (
+            ("dup-exact", '{"Memory":%d,"Memory":%d}' % (MB96, 80 << 20), "Memory", 80 << 20),
+            ("dup-case", '{"Memory":%d,"memory":%d}' % (MB96, 80 << 20), "Memory", 80 << 20),
+            ("dup-longs", '{"PidsLimit":200,"Pid\u017fLimit":300}', "PidsLimit", 300),
+            ("dup-upper", '{"CpuQuota":30000,"CPUQUOTA":40000}', "CpuQuota", 40000),
+            ("dup-restart", '{"RestartPolicy":{"Name":"no"},"restartpolicy":{"Name":"always"}}',
+             "RestartPolicy", {"Name": "always", "MaximumRetryCount": 0}),
+            ("dup-restart-inner", '{"RestartPolicy":{"Name":"no","name":"always"}}',
+             "RestartPolicy", {"Name": "always", "MaximumRetryCount": 0}),
+            ("dup-escaped", '{"CpuShares":512,"\\u0043puShares":1024}', "CpuShares", 1024)):
+        c.append(Case(cid, text, "400", hc_is(f, val)))
+    # limits the profile owes, under folded keys: 403, and the engine took them
+    over = lambda e: _eff_cpus(e) is not None and _eff_cpus(e) > UPD_CPU_MAX
+    for cid, text, base, honoured in (
+            ("deny-pids-longs-unlimited", '{"Pid\u017fLimit":0}', "quota",
+             hc_is("PidsLimit", 0)),
+            ("deny-pids-lower-minus-one", '{"pidslimit":-1}', "quota", hc_is("PidsLimit", 0)),
+            ("deny-pids-upper-over", '{"PIDSLIMIT":10000}', "quota", hc_is("PidsLimit", 10000)),
+            ("deny-memory-lower-over", '{"memory":%d,"memoryswap":-1}' % (16 << 30), "quota",
+             hc_is("Memory", 16 << 30)),
+            ("deny-nano-longs-over", '{"NanoCpu\u017f":800000000}', "none", over),
+            ("deny-quota-lower-unlimited", '{"cpuquota":-1}', "quota", over),
+            ("deny-nano-quota-negative", '{"NanoCpus":250000000,"CpuQuota":-1}', "none", over),
+            # the engine keeps the quota an update leaves 0: a short period alone
+            # multiplies the limit (0.2 CPU becomes 2, then 20)
+            ("deny-period-under-quota", '{"CpuPeriod":10000}', "quota", over),
+            ("deny-period-lower-under-quota", '{"cpuperiod":1000}', "quota", over),
+            ("deny-quota-over-short-period", '{"CpuQuota":9000}', "quota-period", over)):
+        c.append(Case(cid, text, "403", honoured, base=base))
+    # keys the engine ignores (not an update field): dockgate fails closed
+    c.append(Case("unknown-privileged", '{"Privileged":true}', "403",
+                  hc_is("Memory", MB64)))
+    return c
+
+
+@pytest.mark.timeout(150)
+def test_update_body_differential(engine, dockgate, cleanup):
+    gate = dockgate(policy=UPDATE_POLICY)
+    tmpdir = tempfile.mkdtemp(prefix="dg-diff.", dir="/tmp")
+    try:
+        problems, report = _run_kind(UpdateKind(cleanup), _update_cases(), engine, gate,
+                                     tmpdir)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    print("\n".join(report))
+    assert not problems, "\n".join(problems)
+
+
+# --- volume create: GET /volumes/{name}; the exposure a refused one would give
+
+# a directory outside host_paths with a marker: what a refused volume would show
+OUTSIDE_DIR = tempfile.mkdtemp(prefix="dg-diff-outside.", dir="/tmp")
+atexit.register(shutil.rmtree, OUTSIDE_DIR, True)
+MARKER = "dg-diff-outside-marker"
+with open(os.path.join(OUTSIDE_DIR, "marker"), "w") as _f:
+    _f.write(MARKER + "\n")
+VOLUME_POLICY = {"version": 1, "default_profile": "p", "profiles": {"p": {
+    "host_paths": [BIND_DIR]}}}
+
+
+def _host_init():
+    try:
+        with open("/proc/1/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+class VolumeKind(Kind):
+    name = "volume"
+    policy = VOLUME_POLICY
+
+    def __init__(self, cleanup):
+        self.cleanup = cleanup
+
+    def target(self, engine, case, role):
+        return "/v1.41/volumes/create", {"name": uniq("diffvol")}
+
+    def observe(self, engine, resp, ctx, case):
+        name = resp.json()["Name"]
+        self.cleanup.volumes.append(name)
+        ctx.setdefault("made", []).append(name)
+        r = _api(engine.sock, "GET", "/v1.41/volumes/" + name)
+        assert r.status == 200, r
+        d = r.json()
+        return {"Name": "@N@" if name == ctx["name"] else "(generated)",
+                "Driver": d["Driver"], "Options": d.get("Options") or {},
+                "Labels": d.get("Labels") or {}, "Scope": d["Scope"],
+                "_name": name}
+
+    def view(self, b, ctx, case):
+        return {"Name": "@N@" if b.get("Name") == ctx["name"] else "(generated)",
+                "Driver": b.get("Driver") or "local", "Options": b.get("DriverOpts") or {},
+                "Labels": b.get("Labels") or {}, "Scope": "local"}
+
+    def drop(self, engine, ctx):
+        for name in ctx.get("made", ()):
+            _api(engine.sock, "DELETE", "/v1.41/volumes/" + name)
+
+
+def _sees(cleanup, cmd, want):
+    """A predicate on E_raw: a container mounting the raw bytes' volume at /v
+    runs cmd and its output contains want (the exposure is real)."""
+    def pred(e):
+        name = uniq("diffvolrun")
+        cleanup.containers.append(name)
+        p = cleanup.eng.cli("run", "--name", name, "--network", "none",
+                            "-v", e["_name"] + ":/v", "tiny", "sh", "-c", cmd, timeout=60)
+        cleanup.eng.cli("rm", "-f", name, timeout=30)
+        return bool(want) and want in p.stdout.decode(errors="replace")
+    return pred
+
+
+def _volume_cases(cleanup):
+    c = []
+    inside = os.path.join(BIND_DIR, "vol")
+    os.makedirs(inside, exist_ok=True)
+    bind_in = {"type": "none", "o": "bind", "device": inside}
+    full = [("Name", "@N@"), ("Driver", "local"), ("DriverOpts", bind_in),
+            ("Labels", {"dg.a": "1", "DG.B": "two"})]
+    for form in ("exact", "lower", "upper", "mixed", "longs", "kelvin"):
+        c.append(Case("full-" + form, obj(full, form)))
+    c.append(Case("full-escaped", obj(full, esc=True)))
+    for cid, pairs, form in (
+            ("name-only", [("Name", "@N@")], "lower"),
+            ("no-name", [("Labels", {"x": "y"})], "longs"),
+            ("empty-driver", [("Name", "@N@"), ("Driver", "")], "upper"),
+            ("rbind-ro", [("Name", "@N@"), ("DriverOpts", {"type": "none",
+                                                          "o": "rbind,ro",
+                                                          "device": inside})], "longs"),
+            ("bind-no-type", [("Name", "@N@"), ("DriverOpts", {"o": "bind",
+                                                              "device": inside})], "mixed"),
+            ("tmpfs", [("Name", "@N@"), ("DriverOpts", {"type": "tmpfs", "device": "tmpfs",
+                                                       "o": "size=1m"})], "longs"),
+            ("nfs", [("Name", "@N@"), ("DriverOpts", {"type": "nfs", "device": ":/export",
+                                                     "o": "addr=127.0.0.1"})], "upper")):
+        c.append(Case(cid, obj(pairs, form)))
+    c.append(Case("nulls", obj([("Name", "@N@"), ("Driver", None), ("DriverOpts", None),
+                                ("Labels", None)])))
+    # map keys are literal in Go: the local driver refuses "Device" (engine 400/500)
+    c.append(Case("map-key-case", obj([("Name", "@N@"), ("DriverOpts", {
+        "type": "none", "o": "bind", "Device": OUTSIDE_DIR})])))
+    for cid, text in (("type-driveropts-list", '{"Name":"@N@","DriverOpts":["o=bind"]}'),
+                      ("type-option-number", '{"Name":"@N@","DriverOpts":{"size":1}}'),
+                      ("type-labels-string", '{"Name":"@N@","Labels":"a=b"}'),
+                      ("type-name-number", '{"Name":1}')):
+        c.append(Case(cid, text))
+    # one field, two spellings: 400; the engine takes the last one
+    out = {"type": "none", "o": "bind", "device": OUTSIDE_DIR}
+    took = lambda e: e["Options"].get("device") == OUTSIDE_DIR
+    for cid, text in (
+            ("dup-case", '{"Name":"@N@","DriverOpts":%s,"driveropts":%s}' % (j(bind_in), j(out))),
+            ("dup-longs", '{"Name":"@N@","DriverOpts":%s,"DriverOpt\u017f":%s}' % (
+                j(bind_in), j(out))),
+            ("dup-escaped", '{"Name":"@N@","DriverOpts":%s,"\\u0044riverOpts":%s}' % (
+                j(bind_in), j(out)))):
+        c.append(Case(cid, text, "400", took))
+    c.append(Case("dup-exact-inner", '{"Name":"@N@","DriverOpts":{"type":"none","o":"bind",'
+                  '"device":"%s","device":"%s"}}' % (inside, OUTSIDE_DIR), "400", took))
+    # host paths the profile does not allow, under any spelling: 403, and a
+    # container mounting the raw bytes' volume sees them
+    sees_out = _sees(cleanup, "cat /v/marker", MARKER)
+    for cid, key in (("deny-bind-outside-lower", "driveropts"),
+                     ("deny-bind-outside-longs", _s("DriverOpts")),
+                     ("deny-bind-outside-upper", "DRIVEROPTS")):
+        c.append(Case(cid, obj([("Name", "@N@"), (key, out)]), "403",
+                      sees_out if cid.endswith("lower") else took))
+    c.append(Case("deny-bind-outside-escaped", '{"Name":"@N@","\\u0064riverOpt\u017f":%s}' % j(
+        out), "403", took))
+    # filesystem types that ignore device: the host's procfs, an overlay of a
+    # host directory
+    init = _host_init()
+    c.append(Case("deny-proc-longs", obj([("Name", "@N@"), (_s("DriverOpts"), {
+        "type": "proc", "device": inside})]), "403", _sees(cleanup, "cat /v/1/comm", init)))
+    c.append(Case("deny-overlay-lowerdir", obj([("Name", "@N@"), ("driveropts", {
+        "type": "overlay", "device": inside, "o": "lowerdir=%s:%s" % (OUTSIDE_DIR, inside)})]),
+        "403", _sees(cleanup, "cat /v/marker", MARKER)))
+    c.append(Case("deny-sysfs", obj([("Name", "@N@"), ("DriverOpts", {
+        "type": "sysfs", "device": inside})]), "403",
+        lambda e: e["Options"].get("type") == "sysfs"))
+    return c
+
+
+@pytest.mark.timeout(150)
+def test_volume_body_differential(engine, dockgate, cleanup):
+    gate = dockgate(policy=VOLUME_POLICY)
+    tmpdir = tempfile.mkdtemp(prefix="dg-diff.", dir="/tmp")
+    kind = VolumeKind(cleanup)
+    try:
+        problems, report = _run_kind(kind, _volume_cases(cleanup), engine, gate, tmpdir)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    print("\n".join(report))
+    assert not problems, "\n".join(problems)
+
+
+# --- network create: GET /networks/{id}
+
+NETWORK_POLICY = {"version": 1, "default_profile": "p", "profiles": {"p": {
+    "network_drivers": ["bridge"]}}}
+
+
+class NetworkKind(Kind):
+    name = "network"
+    policy = NETWORK_POLICY
+
+    def target(self, engine, case, role):
+        return "/v1.41/networks/create", {"name": uniq("diffnet")}
+
+    def observe(self, engine, resp, ctx, case):
+        nid = resp.json()["Id"]
+        ctx.setdefault("made", []).append(nid)
+        r = _api(engine.sock, "GET", "/v1.41/networks/" + nid)
+        assert r.status == 200, r
+        d = r.json()
+        return {"Name": "@N@" if d["Name"] == ctx["name"] else d["Name"],
+                "Driver": d["Driver"], "Internal": d["Internal"],
+                "Attachable": d["Attachable"], "Ingress": d["Ingress"],
+                "EnableIPv6": d["EnableIPv6"], "Scope": d["Scope"],
+                "Options": d.get("Options") or {}, "Labels": d.get("Labels") or {},
+                "IPAM.Driver": (d.get("IPAM") or {}).get("Driver")}
+
+    def view(self, b, ctx, case):
+        return {"Name": "@N@" if b.get("Name") == ctx["name"] else b.get("Name"),
+                "Driver": b.get("Driver") or "bridge", "Internal": bool(b.get("Internal")),
+                "Attachable": bool(b.get("Attachable")), "Ingress": bool(b.get("Ingress")),
+                "EnableIPv6": bool(b.get("EnableIPv6")), "Scope": "local",
+                "Options": b.get("Options") or {}, "Labels": b.get("Labels") or {},
+                "IPAM.Driver": (b.get("IPAM") or {}).get("Driver") or "default"}
+
+    def drop(self, engine, ctx):
+        # drop at once: the engine has a few dozen default address pools only
+        for nid in ctx.get("made", ()):
+            _api(engine.sock, "DELETE", "/v1.41/networks/" + nid)
+
+
+def _network_cases():
+    c = []
+    full = [("Name", "@N@"), ("CheckDuplicate", True), ("Driver", "bridge"),
+            ("Internal", True), ("Attachable", True),
+            ("Options", {"com.docker.network.bridge.enable_icc": "false"}),
+            ("Labels", {"dg.a": "1"}), ("IPAM", {"Driver": "default"})]
+    for form in FORMS:
+        c.append(Case("full-" + form, obj(full, form)))
+    c.append(Case("full-escaped", obj(full, esc=True)))
+    c.append(Case("name-only", obj([("Name", "@N@")], "upper")))
+    c.append(Case("nulls", obj([("Name", "@N@"), ("Driver", None), ("Internal", None),
+                                ("Options", None), ("Labels", None), ("IPAM", None)])))
+    for cid, text in (("type-internal-string", '{"Name":"@N@","Internal":"true"}'),
+                      ("type-options-list", '{"Name":"@N@","Options":["a"]}'),
+                      ("type-driver-bool", '{"Name":"@N@","Driver":true}')):
+        c.append(Case(cid, text))
+    is_ = lambda f, val: (lambda e: e[f] == val)
+    c.append(Case("dup-case", '{"Name":"@N@","Internal":false,"internal":true}', "400",
+                  is_("Internal", True)))
+    # (Go decodes a map given twice into one: the engine merges them)
+    c.append(Case("dup-longs", '{"Name":"@N@","Labels":{"a":"1"},"Label\u017f":{"b":"2"}}',
+                  "400", is_("Labels", {"a": "1", "b": "2"})))
+    c.append(Case("dup-kelvin", '{"Name":"@N@","CheckDuplicate":false,'
+                  '"Chec\u212aDuplicate":true}', "400", is_("Driver", "bridge")))
+    # a driver the profile does not allow, under any spelling: 403; the engine
+    # tries that driver (it may lack the kernel support, but it is no bridge)
+    c.append(Case("deny-driver-mixed", '{"Name":"@N@","dRiVeR":"macvlan"}', "403"))
+    c.append(Case("deny-driver-escaped", '{"Name":"@N@","\\u0044RIVER":"ipvlan"}', "403"))
+    c.append(Case("dup-driver", '{"Name":"@N@","Driver":"bridge","driver":"macvlan"}', "400"))
+    for x in c[-3:]:
+        x.meta["engine_not_bridge"] = True
+    return c
+
+
+@pytest.mark.timeout(150)
+def test_network_body_differential(engine, dockgate, cleanup):
+    gate = dockgate(policy=NETWORK_POLICY)
+    tmpdir = tempfile.mkdtemp(prefix="dg-diff.", dir="/tmp")
+    cases = _network_cases()
+    try:
+        problems, report = _run_kind(NetworkKind(), cases, engine, gate, tmpdir)
+        # the refused drivers matter: the engine did not make a bridge of them
+        for case in cases:
+            if not case.meta.get("engine_not_bridge"):
+                continue
+            name = uniq("diffnet")
+            r = _api(engine.sock, "POST", "/v1.41/networks/create",
+                     case.text.replace("@N@", name).encode())
+            if r.status == 201:
+                nid = r.json()["Id"]
+                d = _api(engine.sock, "GET", "/v1.41/networks/" + nid).json()
+                _api(engine.sock, "DELETE", "/v1.41/networks/" + nid)
+                if d["Driver"] == "bridge":
+                    problems.append("network %s: refusal not shown to matter: the engine "
+                                    "made a bridge network of it" % case.cid)
+            elif b"bridge" in r.body:
+                problems.append("network %s: refusal not shown to matter: %r" % (
+                    case.cid, r.body))
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    print("\n".join(report))
     assert not problems, "\n".join(problems)
