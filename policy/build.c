@@ -323,6 +323,7 @@ policy_eval_dockerfile(const struct policy *pol,
 	struct build_state	 st;
 	struct eval		 ev;
 	const char		*ba = NULL, *p, *end, *e;
+	json_error_t		 jerr;
 	char			*logical;
 	size_t			 n, o = 0, i;
 	int			 rc = EV_OK, cont = 0;
@@ -358,9 +359,12 @@ policy_eval_dockerfile(const struct policy *pol,
 			ba = req->params[i].value;
 		}
 	if (ba != NULL && ba[0] != '\0' &&
-	    (st.buildargs = json_loads(ba, JSON_REJECT_DUPLICATES,
-	    NULL)) == NULL) {
-		ev_malformed(&ev, "buildargs is not JSON");
+	    (st.buildargs = jf_loadb(ba, strlen(ba), JSON_REJECT_DUPLICATES,
+	    &jerr)) == NULL) {
+		if (jf_oom_error(&jerr))
+			ev_deny(&ev, 500, "internal", "out of memory");
+		else
+			ev_malformed(&ev, "buildargs is not JSON");
 		return (0);
 	}
 	build_directives(&st, text, len);

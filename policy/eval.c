@@ -148,18 +148,23 @@ ev_fact(struct eval *ev, const char *path, const struct policy_fact **f)
 	return (EV_DONE);
 }
 
-/* Parse a 200 fact's body as JSON; NULL (and 502) when unusable. */
+/* Parse a 200 fact's body as JSON; NULL (and 502, or 500 when memory
+ * ran out) when unusable. */
 json_t *
 ev_fact_json(struct eval *ev, const struct policy_fact *f)
 {
-	json_t	*j;
+	json_error_t	 jerr;
+	json_t		*j = NULL;
 
-	if (f->body == NULL || (j = json_loadb(f->body, f->body_len, 0,
-	    NULL)) == NULL) {
-		ev_deny(ev, 502, "engine", "the engine's answer to %s is not"
-		    " JSON", f->path);
+	if (f->body != NULL &&
+	    (j = jf_loadb(f->body, f->body_len, 0, &jerr)) == NULL &&
+	    jf_oom_error(&jerr)) {
+		ev_deny(ev, 500, "internal", "out of memory");
 		return (NULL);
 	}
+	if (j == NULL)
+		ev_deny(ev, 502, "engine", "the engine's answer to %s is not"
+		    " JSON", f->path);
 	return (j);
 }
 

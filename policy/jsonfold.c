@@ -268,13 +268,13 @@ jf_parse(struct eval *ev, int allow_empty)
 		ev_malformed(ev, "the request body is empty");
 		return (NULL);
 	}
-	j = json_loadb((const char *)req->body, req->body_len,
+	j = jf_loadb(req->body, req->body_len,
 	    JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-	if (j == NULL) {
+	if (j == NULL && jf_oom_error(&jerr))
+		ev_deny(ev, 500, "internal", "out of memory");
+	else if (j == NULL)
 		ev_malformed(ev, "bad JSON body at line %d column %d: %s",
 		    jerr.line, jerr.column, jerr.text);
-		return (NULL);
-	}
 	return (j);
 }
 
@@ -306,7 +306,8 @@ jn_arena_free(struct jn_arena *a)
 	jn_arena_init(a);
 }
 
-static void *
+/* n bytes from the arena (8-aligned); NULL when memory ran out. */
+void *
 jn_alloc(struct jn_arena *a, size_t n)
 {
 	struct jn_chunk	*c;
@@ -329,7 +330,8 @@ jn_alloc(struct jn_arena *a, size_t n)
 	return (p);
 }
 
-static struct jn *
+/* A zeroed node of the given type from the arena. */
+struct jn *
 jn_new(struct jn_arena *a, int type)
 {
 	struct jn	*n;
@@ -341,7 +343,8 @@ jn_new(struct jn_arena *a, int type)
 	return (n);
 }
 
-static unsigned int
+/* FNV-1a of a key, for duplicate checks. */
+unsigned int
 jn_hash(const char *s, size_t n)
 {
 	unsigned int	h = 2166136261u;
@@ -351,7 +354,7 @@ jn_hash(const char *s, size_t n)
 	return (h);
 }
 
-/* A jansson tree as a jn tree (bodies the fast parser left to jansson). */
+/* A jansson tree as a jn tree (for jf_canon()). */
 struct jn *
 jn_from_json(struct jn_arena *a, json_t *j)
 {
@@ -851,7 +854,6 @@ jn_parse(struct eval *ev, struct jn_arena *a, int allow_empty)
 	json_error_t		 jerr;
 	struct jn		*n;
 	char			*save;
-	json_t			*j;
 	size_t			 i;
 
 	for (i = 0; req->body != NULL && i < req->body_len; i++)
@@ -874,20 +876,16 @@ jn_parse(struct eval *ev, struct jn_arena *a, int allow_empty)
 		if (jp.p == jp.end)
 			return (n);
 	}
-	/* Left to jansson: its verdict, its message. */
+	/* Left to the full reader: jansson's verdict, its message. */
 	if (a->chunks == NULL)
 		a->cur = save;
-	j = json_loadb((const char *)req->body, req->body_len,
+	n = jn_load(a, req->body, req->body_len,
 	    JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-	if (j == NULL) {
+	if (n == NULL && jf_oom_error(&jerr))
+		ev_deny(ev, 500, "internal", "out of memory");
+	else if (n == NULL)
 		ev_malformed(ev, "bad JSON body at line %d column %d: %s",
 		    jerr.line, jerr.column, jerr.text);
-		return (NULL);
-	}
-	n = jn_from_json(a, j);
-	json_decref(j);
-	if (n == NULL)
-		ev_deny(ev, 500, "internal", "out of memory");
 	return (n);
 }
 

@@ -1124,7 +1124,11 @@ policy_load_buffer(const char *buf, size_t len, const char *name,
 		    "policy file too large");
 		return (NULL);
 	}
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	root = jf_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL && jf_oom_error(&jerr)) {
+		load_err(err, src, "", "out of memory");
+		return (NULL);
+	}
 	if (root == NULL) {
 		if (err != NULL) {
 			err->line = jerr.line > 0 ? jerr.line : 0;

@@ -18,6 +18,7 @@ mounts_realpath(struct eval *ev, const char *p, int *status, char *out,
 {
 	const struct policy_fact	*f;
 	char				 path[POLICY_MAX_STRING + 16];
+	json_error_t			 jerr;
 	json_t				*j;
 
 	snprintf(path, sizeof(path), "realpath:%s", p);
@@ -29,8 +30,10 @@ mounts_realpath(struct eval *ev, const char *p, int *status, char *out,
 	if (f->status != 200)
 		return (ev_deny(ev, 502, "engine", "the real path of %s could"
 		    " not be found (status %d)", p, f->status));
-	j = f->body != NULL ? json_loadb(f->body, f->body_len,
-	    JSON_DECODE_ANY, NULL) : NULL;
+	j = f->body != NULL ? jf_loadb(f->body, f->body_len,
+	    JSON_DECODE_ANY, &jerr) : NULL;
+	if (j == NULL && f->body != NULL && jf_oom_error(&jerr))
+		return (ev_deny(ev, 500, "internal", "out of memory"));
 	if (!json_is_string(j) || hostpath_clean(json_string_value(j), out,
 	    len) == -1) {
 		json_decref(j);

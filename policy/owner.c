@@ -242,13 +242,18 @@ owner_filter(struct eval *ev)
 	const struct policy_req	*req = ev->req;
 	const char		*f;
 	char			 want[300], *nf;
+	json_error_t		 jerr;
 	json_t			*j, *label;
 	int			 rc;
 
 	if (ev_param(ev, "filters", &f) != EV_OK)
 		return (EV_DONE);
-	j = f != NULL && f[0] != '\0' ? json_loads(f, JSON_REJECT_DUPLICATES,
-	    NULL) : json_object();
+	if (f != NULL && f[0] != '\0') {
+		j = jf_loadb(f, strlen(f), JSON_REJECT_DUPLICATES, &jerr);
+		if (j == NULL && jf_oom_error(&jerr))
+			return (ev_deny(ev, 500, "internal", "out of memory"));
+	} else if ((j = json_object()) == NULL)
+		return (ev_deny(ev, 500, "internal", "out of memory"));
 	if (!json_is_object(j)) {
 		json_decref(j);
 		return (ev_malformed(ev, "the filters parameter is not a JSON"

@@ -282,8 +282,17 @@ json_t		*jf_parse(struct eval *, int);
 void		 jn_arena_init(struct jn_arena *);
 void		 jn_arena_free(struct jn_arena *);
 struct jn	*jn_parse(struct eval *, struct jn_arena *, int);
+void		*jn_alloc(struct jn_arena *, size_t);
+struct jn	*jn_new(struct jn_arena *, int);
+unsigned int	 jn_hash(const char *, size_t);
 struct jn	*jn_from_json(struct jn_arena *, json_t *);
 json_t		*jn_to_json(const struct jn *);
+
+/* jsonload.c: json_loadb()'s answers, out of memory told apart */
+struct jn	*jn_load(struct jn_arena *, const void *, size_t, int,
+		    json_error_t *);
+json_t		*jf_loadb(const void *, size_t, int, json_error_t *);
+int		 jf_oom_error(const json_error_t *);
 
 /* schema.c */
 extern const struct jf_schema schema_config;

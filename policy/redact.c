@@ -10,7 +10,7 @@
 
 #include <jansson.h>
 
-#include "policy.h"
+#include "policy-int.h"
 
 static int	 redact_str(json_t *, const char *);
 static void	 redact_env(json_t *);
@@ -159,7 +159,7 @@ policy_redact(const struct policy_profile *pp, const char *body, size_t len,
 	net = policy_profile_redacts(pp, "network");
 	if (!env && !mounts && !net)
 		return 0;
-	root = json_loadb(body, len, JSON_DISABLE_EOF_CHECK, &err);
+	root = jf_loadb(body, len, JSON_DISABLE_EOF_CHECK, &err);
 	if (!json_is_object(root)) {
 		json_decref(root);
 		return -1;

@@ -749,6 +749,103 @@ START_TEST(test_fold)
 }
 END_TEST
 
+/* JSON texts the library's reader must answer as json_loadb() does. */
+static const char *const json_texts[] = {
+	"", " ", "{", "}", "[", "]", "{}", "[]", " [ ] ", "[1,]", "[,1]",
+	"{\"a\":1,}", "{,}", "{\"a\"}", "{\"a\" 1}", "{\"a\":}", "{1:2}",
+	"{\"a\":1 \"b\":2}", "[1 2]", "[1", "[1,", "{\"a\":1", "{\"a\":",
+	"\"str\"", "1", "-1", "0", "-0", "01", "-01", "1.", "1.5", "-1.5e3",
+	"1e", "1e+", "1E-2", ".5", "-", "-a", "+1", "1x", "[1.5e400]",
+	"[-1.5e400]", "[1e-400]", "[9223372036854775807]",
+	"[9223372036854775808]", "[-9223372036854775808]",
+	"[-9223372036854775809]", "[123456789012345678901234567890]",
+	"[true]", "[false]", "[null]", "[tru]", "[truex]", "[True]",
+	"[nul]", "[nulll]", "[x]", "[@]", "[#]", "['a']",
+	"[\"a\\u0041\"]", "[\"\\u00e9\\u20ac\\ud83d\\ude00\"]",
+	"[\"\\ud83d\"]", "[\"\\ud83dx\"]", "[\"\\ud83d\\u0041\"]",
+	"[\"\\ude00\"]", "[\"\\u12\"]", "[\"\\u12g4\"]", "[\"\\x\"]",
+	"[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"]", "[\"a\nb\"]", "[\"a\tb\"]",
+	"[\"\\u0000\"]", "{\"\\u0000\":1}", "{\"a\\u0000b\":1}", "[\"abc",
+	"[\"abc\\", "[\"abc\\u12", "{\"a\":1,\"a\":2}", "{\"a\":1,\"b\":2,"
+	"\"a\":3}", "{\"a\":{\"b\":1},\"a\":[2]}",
+	"[\"\xc3\xa9\"]", "[\"\xc3\"]", "[\"\xc3(\"]", "[\"\xe0\x80\x80\"]",
+	"[\"\xed\xa0\x80\"]", "[\"\xf4\x90\x80\x80\"]", "[\"\xff\"]",
+	"[\xc3\xa9]", "[1\xc3\xa9]", "[1\xff]", "\xef\xbb\xbf[]",
+	"[\"0123456789012345678\"]", "[\"01234567890123456789\"",
+	"[\"012345678901234567890\"", "[1]x", "[1] [2]", "[1]\n\n x",
+	"{\n\"a\":1,\n\"a\":2}", "[\n\"\xc3\xa9\xc3\xa9\",\n x]",
+	"[\"\xc3\xa9\xc3\xa9\" x]", "{\"k\":[1,{\"z\":[true,null]}],\"j\":-0.0}",
+	"\t\r\n[\t\r\n1\t\r\n]\t\r\n", "[1,\x01]", "[\x7f]", "{\"a\"\x00:1}",
+};
+
+/* The reader against json_loadb(): values, messages and positions. */
+static void
+json_same(const char *t, size_t len, int flags)
+{
+	json_error_t	 ea, eb;
+	json_t		*a, *b;
+	char		*da, *db;
+
+	a = json_loadb(t, len, flags, &ea);
+	b = jf_loadb(t, len, flags, &eb);
+	ck_assert_msg((a == NULL) == (b == NULL), "\"%s\" (flags %d): %s vs "
+	    "%s", t, flags, a ? "ok" : ea.text, b ? "ok" : eb.text);
+	if (a != NULL) {
+		da = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY);
+		db = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY);
+		ck_assert_str_eq(db, da);
+		free(da);
+		free(db);
+	} else {
+		ck_assert_msg(strcmp(ea.text, eb.text) == 0, "\"%s\" (flags "
+		    "%d): \"%s\" vs \"%s\"", t, flags, ea.text, eb.text);
+		ck_assert_int_eq(json_error_code(&eb), json_error_code(&ea));
+		ck_assert_int_eq(eb.line, ea.line);
+		ck_assert_int_eq(eb.column, ea.column);
+	}
+	ck_assert_msg(eb.position == ea.position, "\"%s\" (flags %d): "
+	    "position %d vs %d", t, flags, eb.position, ea.position);
+	json_decref(a);
+	json_decref(b);
+}
+
+/* Each text, with each set of flags the library uses. */
+START_TEST(test_json_reader)
+{
+	static const int	 flags[] = { 0, JSON_REJECT_DUPLICATES,
+	    JSON_DECODE_ANY, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+	    JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY };
+	const char		*t = json_texts[_i];
+	size_t			 f, len = strlen(t);
+
+	/* the one text with a NUL byte in it */
+	if (strcmp(t, "{\"a\"") == 0 && _i == sizeof(json_texts) /
+	    sizeof(json_texts[0]) - 1)
+		len = 8;
+	for (f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
+		json_same(t, len, flags[f]);
+}
+END_TEST
+
+/* Deep nesting: jansson's limit, its message. */
+START_TEST(test_json_reader_depth)
+{
+	char	*t;
+	size_t	 n;
+
+	for (n = 2040; n <= 2056; n += 8) {
+		t = malloc(2 * n + 1);
+		ck_assert_ptr_nonnull(t);
+		memset(t, '[', n);
+		memset(t + n, ']', n);
+		t[2 * n] = '\0';
+		json_same(t, 2 * n, 0);
+		json_same(t, n, 0);
+		free(t);
+	}
+}
+END_TEST
+
 /* Sizes in the docker CLI's grammar. */
 START_TEST(test_sizes)
 {
@@ -983,6 +1080,9 @@ main(void)
 
 	tc = tcase_create("misc");
 	tcase_add_test(tc, test_fold);
+	tcase_add_loop_test(tc, test_json_reader, 0, sizeof(json_texts) /
+	    sizeof(json_texts[0]));
+	tcase_add_test(tc, test_json_reader_depth);
 	tcase_add_test(tc, test_sizes);
 	tcase_add_test(tc, test_body_mode);
 	tcase_add_test(tc, test_lookup_protocol);

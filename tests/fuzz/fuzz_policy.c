@@ -4,15 +4,51 @@
  *
  * Invariants: a refused file has a message; a loaded one summarises,
  * resolves every identity to one of its profiles (or the built-in one),
- * and decides a fixed request without failing.
+ * and decides a fixed request without failing. The same bytes read by
+ * the library's JSON reader (jf_loadb, policy/jsonload.c) give what
+ * jansson's json_loadb() gives: the same value, or the same message,
+ * line, column, position and error code.
  */
 #include "config.h"
 
 #include <stdint.h>
 
 #include "fuzz_common.h"
+#include "policy-int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* jf_loadb() against json_loadb() with one set of flags. */
+static void
+json_reader_same(const uint8_t *data, size_t size, int flags)
+{
+	json_error_t	 ea, eb;
+	json_t		*a, *b;
+	char		*da, *db;
+
+	a = json_loadb((const char *)data, size, flags, &ea);
+	b = jf_loadb(data, size, flags, &eb);
+	FCHECK((a == NULL) == (b == NULL), "flags %d: jansson %s, reader %s",
+	    flags, a != NULL ? "loads" : ea.text, b != NULL ? "loads" :
+	    eb.text);
+	if (a != NULL) {
+		da = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY);
+		db = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY);
+		FCHECK(da != NULL && db != NULL && strcmp(da, db) == 0,
+		    "flags %d: values %s vs %s", flags, da, db);
+		free(da);
+		free(db);
+	} else
+		FCHECK(strcmp(ea.text, eb.text) == 0 && ea.line == eb.line &&
+		    ea.column == eb.column &&
+		    json_error_code(&ea) == json_error_code(&eb),
+		    "flags %d: \"%s\" %d:%d vs \"%s\" %d:%d", flags, ea.text,
+		    ea.line, ea.column, eb.text, eb.line, eb.column);
+	FCHECK(ea.position == eb.position, "flags %d: position %d vs %d",
+	    flags, ea.position, eb.position);
+	json_decref(a);
+	json_decref(b);
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -30,6 +66,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char			*s;
 	int			 uid;
 
+	json_reader_same(data, size, JSON_REJECT_DUPLICATES);
+	json_reader_same(data, size, JSON_DECODE_ANY);
+	json_reader_same(data, size, JSON_DISABLE_EOF_CHECK);
 	memset(&err, 0, sizeof(err));
 	pol = policy_load_buffer((const char *)data, size, "fuzz", &err);
 	if (pol == NULL) {
