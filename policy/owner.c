@@ -193,6 +193,20 @@ owner_exec(struct eval *ev, const char *id, int read)
 	return (rc);
 }
 
+/* Does a list filter already hold the string want? */
+static int
+owner_filter_has(json_t *list, const char *want)
+{
+	json_t	*v;
+	size_t	 i;
+
+	json_array_foreach(list, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v),
+		    want) == 0)
+			return (1);
+	return (0);
+}
+
 /* Does a filters object use the map form ({"key":{"value":true}})? */
 static int
 owner_filter_maps(json_t *j)
@@ -235,7 +249,8 @@ owner_set_param(struct eval *ev, const char *name, const char *value)
 	return (EV_OK);
 }
 
-/* Add label=dockgate.owner=<owner> to the filters of a list or prune. */
+/* Add label=dockgate.owner=<owner> to the filters of a list or prune,
+ * once: a forwarded target evaluated again comes out the same. */
 static int
 owner_filter(struct eval *ev)
 {
@@ -268,6 +283,8 @@ owner_filter(struct eval *ev)
 		    1));
 	else if (label == NULL)
 		rc = json_object_set_new(j, "label", json_pack("[s]", want));
+	else if (json_is_array(label) && owner_filter_has(label, want))
+		rc = 0;
 	else if (json_is_array(label))
 		rc = json_array_append_new(label, json_string(want));
 	else if (json_is_object(label))
