@@ -43,7 +43,8 @@ enum {
 struct jl {
 	const unsigned char	*buf;
 	size_t			 len;
-	size_t			 pos;		/* bytes read (jansson's position) */
+	size_t			 pos;		/* next byte of buf */
+	size_t			 dropped;	/* NULs given back, so lost */
 	size_t			 seq_end;	/* end of the checked UTF-8 sequence */
 	int			 state;		/* 0, JL_EOF or JL_ERR */
 	int			 line, column, last_column;
@@ -93,7 +94,7 @@ jl_error(struct jl *l, enum json_error_code code, const char *fmt, ...)
 	}
 	e->line = l->line;
 	e->column = l->column;
-	e->position = (int)l->pos;
+	e->position = (int)(l->pos - l->dropped);
 	/* jansson keeps 158 bytes of it */
 	if ((n = strlen(res)) > JSON_ERROR_TEXT_LENGTH - 2)
 		n = JSON_ERROR_TEXT_LENGTH - 2;
@@ -172,13 +173,20 @@ jl_get(struct jl *l)
 	return (c);
 }
 
-/* Give back the byte just read. */
+/*
+ * Give back the byte just read. A NUL byte given back is lost, as in
+ * jansson (its stream buffer reads as empty at a NUL): the next read is
+ * the byte after it, and the NUL does not count in the position.
+ */
 static void
 jl_unget(struct jl *l, int c)
 {
 	if (c == JL_EOF || c == JL_ERR)
 		return;
-	l->pos--;
+	if (c == 0)
+		l->dropped++;
+	else
+		l->pos--;
 	if (c == '\n') {
 		l->line--;
 		l->column = l->last_column;
@@ -419,8 +427,9 @@ jl_scan_number(struct jl *l, int c)
 	}
 	if (c != '.' && c != 'E' && c != 'e') {
 		jl_unget_unsave(l, c);
+		/* the saved text is the token (pos may be past a lost NUL) */
 		p = l->buf + start + neg;
-		end = l->buf + l->pos;
+		end = l->buf + start + l->savedlen;
 		lim = neg ? (unsigned long long)LLONG_MAX + 1 : LLONG_MAX;
 		for (; p < end; p++) {
 			if (v > (lim - (*p - '0')) / 10) {
@@ -464,7 +473,7 @@ jl_scan_number(struct jl *l, int c)
 	}
 	jl_unget_unsave(l, c);
 	/* strtod() as jansson calls it: the locale's decimal point. */
-	n = l->pos - start;
+	n = l->savedlen;
 	if (n < sizeof(small))
 		txt = small;
 	else if ((txt = jn_alloc(l->a, n + 1)) == NULL) {
@@ -769,7 +778,7 @@ jn_load(struct jn_arena *a, const void *buf, size_t len, int flags,
 		return (NULL);
 	}
 	if (n != NULL)
-		err->position = (int)l.pos;
+		err->position = (int)(l.pos - l.dropped);
 	return (n);
 }
 
