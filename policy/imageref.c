@@ -12,7 +12,11 @@
 
 #include "policy-int.h"
 
-/* Is this first component a registry host (has . or :, or localhost)? */
+/*
+ * Is this first component a registry host? As splitDockerDomain() in
+ * distribution/reference: "localhost", or it has a '.' or ':', or it has
+ * an upper-case letter (names are lower case, so that is a host).
+ */
 static int
 imageref_is_domain(const char *s, size_t n)
 {
@@ -26,45 +30,46 @@ imageref_is_domain(const char *s, size_t n)
 	return (0);
 }
 
-/* Validate a registry host[:port] (or [v6]:port). */
+/*
+ * Validate a registry host[:port] as distribution/reference's
+ * domainAndPort: dot-separated components of letters, digits and inner
+ * '-', or an IPv6 address in brackets; then an optional :digits.
+ */
 static int
 imageref_domain_ok(const char *s, size_t n)
 {
-	size_t	i = 0, port;
+	size_t	i = 0, start;
 
 	if (n == 0)
 		return (0);
 	if (s[0] == '[') {
-		while (i < n && s[i] != ']') {
-			if (!isxdigit((unsigned char)s[i]) && s[i] != ':' &&
-			    s[i] != '[' && s[i] != '.')
+		for (i = 1; i < n && s[i] != ']'; i++)
+			if (!isxdigit((unsigned char)s[i]) && s[i] != ':')
 				return (0);
-			i++;
-		}
-		if (i == n)
+		if (i == n || i == 1)
 			return (0);
 		i++;
 	} else {
-		while (i < n && s[i] != ':') {
-			if (!isalnum((unsigned char)s[i]) && s[i] != '.' &&
-			    s[i] != '-')
+		for (;;) {
+			start = i;
+			while (i < n && (isalnum((unsigned char)s[i]) ||
+			    s[i] == '-'))
+				i++;
+			if (i == start || s[start] == '-' || s[i - 1] == '-')
 				return (0);
-			if (s[i] == '.' && (i == 0 || s[i - 1] == '.' ||
-			    s[i - 1] == '-'))
-				return (0);
+			if (i == n || s[i] != '.')
+				break;
 			i++;
 		}
-		if (i == 0 || s[i - 1] == '-' || s[i - 1] == '.')
-			return (0);
 	}
 	if (i == n)
 		return (1);
-	if (s[i] != ':')
+	if (s[i] != ':' || ++i == n)
 		return (0);
-	for (port = 0, i++; i < n; i++, port++)
+	for (; i < n; i++)
 		if (!isdigit((unsigned char)s[i]))
 			return (0);
-	return (port > 0 && port <= 5);
+	return (1);
 }
 
 /* Validate a path component: [a-z0-9]+ separated by ., _, __ or -+. */
@@ -101,16 +106,16 @@ imageref_comp_ok(const char *s, size_t n)
 	}
 }
 
-/* Write the normalised domain: aliases of Docker Hub become docker.io. */
+/*
+ * Write the normalised domain: as given (distribution/reference keeps
+ * its case), Docker Hub's other names as docker.io.
+ */
 static int
 imageref_domain(const char *s, size_t n, char *out, size_t len)
 {
-	size_t	i;
-
 	if (n >= len)
 		return (-1);
-	for (i = 0; i < n; i++)
-		out[i] = tolower((unsigned char)s[i]);
+	memcpy(out, s, n);
 	out[n] = '\0';
 	if (strcmp(out, "index.docker.io") == 0 ||
 	    strcmp(out, "registry-1.docker.io") == 0 ||
@@ -168,7 +173,7 @@ imageref_parse(const char *s, struct imageref *r)
 		snprintf(r->tag, sizeof(r->tag), "%s", p);
 		name[colon - name] = '\0';
 	}
-	if (name[0] == '\0' || strlen(name) > 255)
+	if (name[0] == '\0')
 		return (-1);
 	slash = strchr(name, '/');
 	hasdom = slash != NULL && imageref_is_domain(name, slash - name);
@@ -198,6 +203,14 @@ imageref_parse(const char *s, struct imageref *r)
 	else
 		n = snprintf(r->repo, sizeof(r->repo), "%s/%s", dom, path);
 	if (n >= sizeof(r->repo))
+		return (-1);
+	/*
+	 * RepositoryNameTotalLengthMax: the path as Parse() sees it, after
+	 * normalisation (library/ added on Docker Hub), without the domain.
+	 * (For registry-1.docker.io and registry.hub.docker.com, which we
+	 * take as docker.io, Docker adds no library/: 8 bytes stricter.)
+	 */
+	if (n - strlen(dom) - 1 > 255)
 		return (-1);
 	if (r->tag[0] == '\0' && r->digest[0] == '\0')
 		snprintf(r->tag, sizeof(r->tag), "latest");
@@ -270,15 +283,21 @@ imageref_prefix(const char *s, char *out, size_t len)
 	return (n < len ? 0 : -1);
 }
 
-/* Is a normalised repository under one of the prefixes? */
+/*
+ * Is a normalised repository under one of the prefixes? The registry
+ * host (the first component) compares without case, as host names do;
+ * the path exactly.
+ */
 int
 imageref_under(const char *repo, const struct strlist *l)
 {
-	size_t	i, n;
+	size_t	i, n, d;
 
 	for (i = 0; i < l->n; i++) {
 		n = strlen(l->v[i]);
-		if (strncmp(repo, l->v[i], n) == 0 &&
+		d = strcspn(l->v[i], "/");
+		if (strncasecmp(repo, l->v[i], d) == 0 &&
+		    strncmp(repo + d, l->v[i] + d, n - d) == 0 &&
 		    (repo[n] == '\0' || repo[n] == '/'))
 			return (1);
 	}

@@ -497,7 +497,25 @@ static const struct {
 	    "latest" },
 	{ "registry.example.com:5000/a/b/c:tag", "registry.example.com:5000/"
 	    "a/b/c", "tag" },
-	{ "Registry.Example.com/x", "registry.example.com/x", "latest" },
+	{ "Registry.Example.com/x", "Registry.Example.com/x", "latest" },
+	/* a host told by upper case only stays one, its case kept */
+	{ "FOO/x", "FOO/x", "latest" },
+	{ "Foo/bar/x:1", "Foo/bar/x", "1" },
+	{ "LOCALHOST/x", "LOCALHOST/x", "latest" },
+	{ "INDEX.DOCKER.IO/x", "INDEX.DOCKER.IO/x", "latest" },
+	{ "host:123456/x", "host:123456/x", "latest" },
+	{ "a-b.c-d/x", "a-b.c-d/x", "latest" },
+	{ "FOO_BAR/x", NULL, NULL },
+	{ "a.-b/x", NULL, NULL },
+	{ "-a.b/x", NULL, NULL },
+	{ "a-.b/x", NULL, NULL },
+	{ "a..b/x", NULL, NULL },
+	{ "a.b./x", NULL, NULL },
+	{ "[1.2.3.4]/x", NULL, NULL },
+	{ "[]/x", NULL, NULL },
+	{ "[::1/x", NULL, NULL },
+	{ "host:/x", NULL, NULL },
+	{ "FOO/X", NULL, NULL },
 	{ "[::1]:5000/x", "[::1]:5000/x", "latest" },
 	{ "busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef"
 	    "0123456789abcdef", "docker.io/library/busybox", "" },
@@ -537,6 +555,38 @@ START_TEST(test_imageref)
 }
 END_TEST
 
+/*
+ * The 255-byte limit is on the path after normalisation (library/
+ * counts), not on the domain: distribution/reference's
+ * RepositoryNameTotalLengthMax.
+ */
+START_TEST(test_imageref_len)
+{
+	struct imageref	 r;
+	char		 s[600], again[800];
+	size_t		 n;
+
+	for (n = 240; n <= 260; n++) {
+		memset(s, 'a', n);
+		s[n] = '\0';
+		/* busybox-like: docker.io/library/<n a> */
+		ck_assert_int_eq(imageref_parse(s, &r), n + 8 <= 255 ? 0 : -1);
+		snprintf(s, sizeof(s), "docker.io/%0*d", (int)n, 0);
+		ck_assert_int_eq(imageref_parse(s, &r), n + 8 <= 255 ? 0 : -1);
+		/* a long host does not count */
+		snprintf(s, sizeof(s), "registry.%0*d.example.com:5000/a/%0*d",
+		    100, 0, (int)n - 2, 0);
+		ck_assert_int_eq(imageref_parse(s, &r), n <= 255 ? 0 : -1);
+		if (n <= 255) {
+			/* and the normal form reads back the same */
+			snprintf(again, sizeof(again), "%s:%s", r.repo, r.tag);
+			ck_assert_int_eq(imageref_parse(again, &r), 0);
+			ck_assert_str_eq(r.repo, s);
+		}
+	}
+}
+END_TEST
+
 /* Prefixes and component-boundary matching; IDs. */
 START_TEST(test_imageref_prefix)
 {
@@ -567,7 +617,18 @@ START_TEST(test_imageref_prefix)
 	ck_assert(imageref_under("registry.example.com:5000/a/b", &l));
 	ck_assert(!imageref_under("registry.example.com:50001/a", &l));
 	ck_assert(!imageref_under("registry.example.com/a", &l));
+	/* a host compares without case, a path exactly */
+	ck_assert(imageref_under("REGISTRY.example.com:5000/app", &l));
+	ck_assert(imageref_under("Docker.IO/library/busybox", &l));
+	ck_assert(!imageref_under("docker.io/LIBRARY/busybox", &l));
+	ck_assert(!imageref_under("REGISTRY.example.com:50001/a", &l));
 	strlist_free(&l);
+	ck_assert_int_eq(imageref_prefix("FOO/bar", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "FOO/bar");
+	ck_assert_int_eq(imageref_prefix("FOO", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "FOO");
+	ck_assert_int_eq(imageref_prefix("foo", buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "docker.io/foo");
 
 	ck_assert(imageref_is_id("sha256:abc"));
 	ck_assert(imageref_is_id("deadbeef"));
@@ -1087,6 +1148,7 @@ main(void)
 	tcase_add_loop_test(tc, test_imageref, 0, sizeof(refs) /
 	    sizeof(refs[0]));
 	tcase_add_test(tc, test_imageref_prefix);
+	tcase_add_test(tc, test_imageref_len);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("hostpath");
