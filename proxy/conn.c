@@ -42,7 +42,6 @@ static int	 req_on_header_value(http_parser *, const char *, size_t);
 static int	 req_on_headers_complete(http_parser *);
 static int	 req_on_body(http_parser *, const char *, size_t);
 static int	 req_on_chunk_header(http_parser *);
-static int	 conn_chunk_scan(struct conn *, const char *, size_t);
 static int	 req_on_message_complete(http_parser *);
 
 static const http_parser_settings req_settings = {
@@ -372,10 +371,7 @@ conn_request_reset(struct conn *c)
 	c->resp_head_done = c->resp_done = c->resp_tunnel = 0;
 	c->resp_started = c->resp_keepalive = 0;
 	c->head_prev = 0;
-	c->scan_from = NULL;
-	c->frame_prev = 0;
-	c->crlf_need = 0;
-	c->chunk_left = 0;
+	httpmsg_chunks_reset(&c->chunks);
 	c->err_status = 0;
 	c->err_reason = NULL;
 	c->state = CONN_HEAD;
@@ -562,22 +558,17 @@ conn_parse(struct conn *c)
 			n = proxy->max_header_bytes + 1 - c->head_bytes;
 		chunked = c->head_handled && c->rq->framing.chunked &&
 		    !c->req_done;
-		c->scan_from = chunked ? v.iov_base : NULL;
+		httpmsg_chunks_begin(&c->chunks, chunked ? v.iov_base : NULL);
 		nparsed = http_parser_execute(&c->rq->reqp, &req_settings,
 		    v.iov_base, n);
 		err = HTTP_PARSER_ERRNO(&c->rq->reqp);
 		/* The chunk framing after the last data of this read. */
-		if (chunked && c->err_status == 0 && c->scan_from != NULL &&
-		    c->scan_from < (const char *)v.iov_base + nparsed &&
-		    conn_chunk_scan(c, c->scan_from,
-		    (size_t)((const char *)v.iov_base + nparsed -
-		    c->scan_from)) == -1) {
-			c->scan_from = NULL;
+		if (httpmsg_chunks_end(&c->chunks, (const char *)v.iov_base +
+		    nparsed) == -1 && c->err_status == 0) {
 			c->must_close = 1;
 			conn_refuse(c, 400, "bad chunk framing", "malformed");
 			return;
 		}
-		c->scan_from = NULL;
 		/* The parser paused on the head's last line end: a non-strict
 		 * http-parser takes any byte after a CR there (found by
 		 * fuzzing); the head must end in a real LF. */
@@ -932,41 +923,13 @@ req_on_headers_complete(http_parser *p)
 	return 0;
 }
 
-/*
- * Check the framing bytes of a chunked body (all but chunk data), which a
- * non-strict http-parser reads leniently: a CR must be followed by LF, and
- * each chunk's data by exactly CR LF.
- */
-static int
-conn_chunk_scan(struct conn *c, const char *p, size_t n)
-{
-	size_t	 i;
-
-	for (i = 0; i < n; i++) {
-		char ch = p[i];
-
-		if (c->crlf_need == 2) {
-			if (ch != '\r')
-				return -1;
-			c->crlf_need = 1;
-		} else if (c->crlf_need == 1) {
-			if (ch != '\n')
-				return -1;
-			c->crlf_need = 0;
-		} else if (c->frame_prev == '\r' && ch != '\n')
-			return -1;
-		c->frame_prev = ch;
-	}
-	return 0;
-}
-
 /* http-parser: a chunk begins; its size is in content_length. */
 static int
 req_on_chunk_header(http_parser *p)
 {
 	struct conn	*c = p->data;
 
-	c->chunk_left = p->content_length;
+	httpmsg_chunks_size(&c->chunks, p->content_length);
 	return 0;
 }
 
@@ -978,19 +941,11 @@ req_on_body(http_parser *p, const char *at, size_t len)
 	char		 hdr[32];
 	int		 n;
 
-	if (c->scan_from != NULL) {
-		/* Chunked: the framing before this data, then the data. */
-		if (at < c->scan_from || conn_chunk_scan(c, c->scan_from,
-		    (size_t)(at - c->scan_from)) == -1) {
-			c->err_status = 400;
-			c->err_reason = "bad chunk framing";
-			return -1;
-		}
-		c->scan_from = at + len;
-		c->frame_prev = 0;
-		c->chunk_left = len <= c->chunk_left ? c->chunk_left - len : 0;
-		if (c->chunk_left == 0)
-			c->crlf_need = 2;
+	/* Chunked: the framing before this data, then the data. */
+	if (httpmsg_chunks_data(&c->chunks, at, len) == -1) {
+		c->err_status = 400;
+		c->err_reason = "bad chunk framing";
+		return -1;
 	}
 	c->body_bytes += len;
 	if (c->state == CONN_BODY) {

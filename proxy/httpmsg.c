@@ -281,6 +281,82 @@ httpmsg_head_scan(char *prev, const char *p, size_t n, const char **why)
 	return 0;
 }
 
+/* Forget the chunk framing state: a new request. */
+void
+httpmsg_chunks_reset(struct httpmsg_chunks *s)
+{
+	memset(s, 0, sizeof(*s));
+}
+
+/* The parser is about to read buf (NULL: not a chunked body now). */
+void
+httpmsg_chunks_begin(struct httpmsg_chunks *s, const char *buf)
+{
+	s->from = buf;
+}
+
+/* on_chunk_header: a chunk of this many data bytes begins. */
+void
+httpmsg_chunks_size(struct httpmsg_chunks *s, unsigned long long size)
+{
+	s->left = size;
+}
+
+/* Check framing bytes p[0..n): CR only before LF, CR LF after data. */
+static int
+httpmsg_chunks_scan(struct httpmsg_chunks *s, const char *p, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		char ch = p[i];
+
+		if (s->crlf_need == 2) {
+			if (ch != '\r')
+				return -1;
+			s->crlf_need = 1;
+		} else if (s->crlf_need == 1) {
+			if (ch != '\n')
+				return -1;
+			s->crlf_need = 0;
+		} else if (s->prev == '\r' && ch != '\n')
+			return -1;
+		s->prev = ch;
+	}
+	return 0;
+}
+
+/* on_body: the framing before this data is checked, then the data is
+ * skipped; -1 when the framing is bad. */
+int
+httpmsg_chunks_data(struct httpmsg_chunks *s, const char *at, size_t len)
+{
+	if (s->from == NULL)
+		return 0;
+	if (at < s->from || httpmsg_chunks_scan(s, s->from,
+	    (size_t)(at - s->from)) == -1)
+		return -1;
+	s->from = at + len;
+	s->prev = 0;
+	s->left = len <= s->left ? s->left - len : 0;
+	if (s->left == 0)
+		s->crlf_need = 2;
+	return 0;
+}
+
+/* The parser stopped at end: check the framing after the last data;
+ * -1 when it is bad. Scanning is off until the next begin. */
+int
+httpmsg_chunks_end(struct httpmsg_chunks *s, const char *end)
+{
+	const char	*from = s->from;
+
+	s->from = NULL;
+	if (from == NULL || from >= end)
+		return 0;
+	return httpmsg_chunks_scan(s, from, (size_t)(end - from));
+}
+
 /* Reason phrase for the statuses dockgate answers with itself. */
 const char *
 httpmsg_status_text(int status)

@@ -36,6 +36,21 @@ struct httpmsg_framing {
 	const char *content_type;	/* borrowed Content-Type or NULL */
 };
 
+/*
+ * The framing bytes of a chunked body (sizes, extensions, line ends,
+ * trailers: all but chunk data), which a non-strict http-parser reads
+ * leniently: a CR must be followed by LF, and each chunk's data by
+ * exactly CR LF. Fed from the parser's callbacks over one buffer at a
+ * time: httpmsg_chunks_begin() before http_parser_execute(), _size() from
+ * on_chunk_header, _data() from on_body, _end() after it returns.
+ */
+struct httpmsg_chunks {
+	const char		*from;		/* framing not scanned; NULL: off */
+	char			 prev;		/* last framing byte */
+	int			 crlf_need;	/* CR LF due after data: 2, 1, 0 */
+	unsigned long long	 left;		/* data left in this chunk */
+};
+
 /* httpmsg.c */
 int		 httpmsg_add_field(struct httpmsg *, const char *, size_t);
 int		 httpmsg_add_value(struct httpmsg *, const char *, size_t);
@@ -50,5 +65,12 @@ char		*httpmsg_refusal(int, const char *, const char *, int, int,
 		    size_t *);
 const char	*httpmsg_status_text(int);
 int		 httpmsg_token_list_has(const char *, const char *);
+void		 httpmsg_chunks_reset(struct httpmsg_chunks *);
+void		 httpmsg_chunks_begin(struct httpmsg_chunks *, const char *);
+void		 httpmsg_chunks_size(struct httpmsg_chunks *,
+		    unsigned long long);
+int		 httpmsg_chunks_data(struct httpmsg_chunks *, const char *,
+		    size_t);
+int		 httpmsg_chunks_end(struct httpmsg_chunks *, const char *);
 
 #endif /* DOCKGATE_HTTPMSG_H */

@@ -186,10 +186,7 @@ struct conn {
 	char			 head_prev;	/* last head byte scanned */
 	int			 req_finished;	/* conn_request_complete() ran */
 	int			 err_status;	/* set by a parser callback */
-	const char		*scan_from;	/* chunked: framing not scanned */
-	char			 frame_prev;	/* chunked: last framing byte */
-	int			 crlf_need;	/* chunked: CR LF due after data */
-	uint64_t		 chunk_left;	/* chunked: data left in chunk */
+	struct httpmsg_chunks	 chunks;	/* chunked: the framing scan */
 	const char		*err_reason;
 	int			 req_done;	/* message complete */
 	int			 req_keepalive;

@@ -306,6 +306,120 @@ START_TEST(test_chunked_any_split)
 }
 END_TEST
 
+/* The daemon's chunk framing scan fed as conn_parse() feeds it. */
+struct cglue {
+	struct httpmsg_chunks	 ch;
+	int			 head, done, bad;
+};
+
+static int
+c_headers_complete(http_parser *p)
+{
+	struct cglue *g = p->data;
+
+	g->head = 1;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static int
+c_chunk_header(http_parser *p)
+{
+	struct cglue *g = p->data;
+
+	httpmsg_chunks_size(&g->ch, p->content_length);
+	return 0;
+}
+
+static int
+c_body(http_parser *p, const char *at, size_t len)
+{
+	struct cglue *g = p->data;
+
+	if (httpmsg_chunks_data(&g->ch, at, len) == -1) {
+		g->bad = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+c_complete(http_parser *p)
+{
+	struct cglue *g = p->data;
+
+	g->done = 1;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static const http_parser_settings cs = {
+	.on_headers_complete = c_headers_complete,
+	.on_chunk_header = c_chunk_header,
+	.on_body = c_body,
+	.on_message_complete = c_complete,
+};
+
+/* A chunked request read in steps: 1 accepted whole, 0 refused. */
+static int
+chunked_read(const char *req, size_t len, size_t step)
+{
+	http_parser	 p;
+	struct cglue	 g;
+	size_t		 off = 0, n, k;
+
+	memset(&g, 0, sizeof(g));
+	httpmsg_chunks_reset(&g.ch);
+	http_parser_init(&p, HTTP_REQUEST);
+	p.data = &g;
+	while (off < len && !g.done) {
+		k = len - off < step ? len - off : step;
+		httpmsg_chunks_begin(&g.ch, g.head ? req + off : NULL);
+		n = http_parser_execute(&p, &cs, req + off, k);
+		if (httpmsg_chunks_end(&g.ch, req + off + n) == -1 || g.bad)
+			return 0;
+		off += n;
+		if (HTTP_PARSER_ERRNO(&p) == HPE_PAUSED)
+			http_parser_pause(&p, 0);
+		else if (HTTP_PARSER_ERRNO(&p) != HPE_OK)
+			return 0;
+	}
+	return g.done && off == len;
+}
+
+/* Chunk framing a lenient http-parser takes and the daemon refuses:
+ * a bare CR, any two bytes or a bare LF after chunk data. */
+START_TEST(test_chunk_framing_scan)
+{
+	static const char head[] = "POST /build HTTP/1.1\r\nHost: d\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n";
+	static const struct {
+		const char	*body;
+		int		 ok;
+	} bodies[] = {
+		{ "5\r\nhello\r\n0\r\n\r\n", 1 },
+		{ "5;x=1\r\nhello\r\n3\r\nabc\r\n0\r\nT: v\r\n\r\n", 1 },
+		{ "5\r\nhello\rX0\r\n\r\n", 0 },	/* CR, any byte */
+		{ "5\r\nhelloXY0\r\n\r\n", 0 },		/* any two bytes */
+		{ "5\r\nhello\n0\r\n\r\n", 0 },		/* bare LF after data */
+		{ "5\rX\nhello\r\n0\r\n\r\n", 0 },	/* CR in a size line */
+		{ "5\r\nhello\r\n0\r\nT: v\rX\r\n\r\n", 0 },	/* trailer */
+		{ "5\r\nhello\r\n0\r\n\rX", 0 },	/* the last line end */
+	};
+	char	 req[256];
+	size_t	 i, len, step;
+
+	for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		len = (size_t)snprintf(req, sizeof(req), "%s%s", head,
+		    bodies[i].body);
+		for (step = 1; step <= len; step++)
+			ck_assert_msg(chunked_read(req, len, step) ==
+			    bodies[i].ok, "body %zu, step %zu: %s", i, step,
+			    bodies[i].ok ? "refused" : "accepted");
+	}
+}
+END_TEST
+
 START_TEST(test_pipelined_stop)
 {
 	static const char two[] =
@@ -386,6 +500,7 @@ main(void)
 	tcase_add_test(tc, test_refusal);
 	suite_add_tcase(s, tc);
 	tcase_add_loop_test(tp, test_chunked_any_split, 0, 40);
+	tcase_add_test(tp, test_chunk_framing_scan);
 	tcase_add_test(tp, test_pipelined_stop);
 	tcase_add_test(tp, test_upgrade_request_ends_at_head);
 	tcase_add_test(tp, test_smuggling_forms_rejected_by_parser);

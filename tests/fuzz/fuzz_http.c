@@ -27,7 +27,10 @@
  *  H5 the loop never stalls: it stops only to wait for input, on a
  *     refusal, or at a request's end;
  *  H6 the head scan saw every head byte before the head was handled;
- *  H7 the head the parser accepted has no bare CR (lenient: http-bare-cr).
+ *  H7 the head the parser accepted has no bare CR;
+ *  H8 the chunk framing the daemon's scan (httpmsg_chunks_*, called here
+ *     from the same callbacks as in conn.c) accepts is framing the
+ *     reference scanner reads the same way (H1 for chunked bodies).
  */
 #include "config.h"
 
@@ -71,6 +74,7 @@ struct fconn {
 	size_t			 head_bytes;
 	unsigned long long	 body_bytes;
 	char			 head_prev;
+	struct httpmsg_chunks	 chunks;
 	int			 err_status;
 	const char		*err_reason;
 	unsigned char		*body;		/* buffered (S_BODY) */
@@ -138,10 +142,24 @@ f_on_headers_complete(http_parser *p)
 }
 
 static int
+f_on_chunk_header(http_parser *p)
+{
+	struct fconn	*c = p->data;
+
+	httpmsg_chunks_size(&c->chunks, p->content_length);
+	return 0;
+}
+
+static int
 f_on_body(http_parser *p, const char *at, size_t len)
 {
 	struct fconn	*c = p->data;
 
+	if (httpmsg_chunks_data(&c->chunks, at, len) == -1) {
+		c->err_status = 400;
+		c->err_reason = "bad chunk framing";
+		return -1;
+	}
 	c->body_bytes += len;
 	if (c->state == S_BODY) {
 		if (c->body_bytes > c->max_body) {
@@ -185,6 +203,7 @@ static const http_parser_settings f_settings = {
 	.on_header_field = f_on_header_field,
 	.on_header_value = f_on_header_value,
 	.on_headers_complete = f_on_headers_complete,
+	.on_chunk_header = f_on_chunk_header,
 	.on_body = f_on_body,
 	.on_message_complete = f_on_message_complete,
 };
@@ -215,6 +234,7 @@ f_request_reset(struct fconn *c)
 	c->body_bytes = 0;
 	c->fwd_bytes = 0;
 	c->head_prev = 0;
+	httpmsg_chunks_reset(&c->chunks);
 	c->err_status = 0;
 	c->err_reason = NULL;
 	c->scanned = 0;
@@ -416,14 +436,9 @@ f_request_complete(struct fconn *c)
 	c->nrequests++;
 	if (c->framing.chunked) {
 		end = chunked_end(c->stream, c->stream_len, c->head_end, &dec);
-		if (end == (size_t)-1 && fuzz_lenient("http-bare-cr"))
-			return;	/* non-strict: CR + any byte is a line end,
-				 * any two bytes end chunk data */
 		CHECK(end != (size_t)-1, "http-parser completed a chunked body"
 		    " at %zu that the reference scanner rejects (head end %zu)",
 		    c->consumed, c->head_end);
-		if (end != c->consumed && fuzz_lenient("http-bare-cr"))
-			return;	/* the same leniency ended it elsewhere */
 		CHECK(end == c->consumed, "chunked request ends at %zu, "
 		    "parser consumed up to %zu", end, c->consumed);
 		CHECK(dec == c->body_bytes, "chunked body %llu bytes, parser "
@@ -469,6 +484,7 @@ f_parse(struct fconn *c, size_t avail, const size_t *bounds, size_t nb)
 	size_t		 n, nparsed, seg_end, i;
 	enum http_errno	 err;
 	const char	*why;
+	int		 chunked;
 
 	while (c->state == S_HEAD || c->state == S_BODY ||
 	    (c->state == S_FORWARD && !c->req_done)) {
@@ -489,10 +505,21 @@ f_parse(struct fconn *c, size_t avail, const size_t *bounds, size_t nb)
 		n = seg_end - c->consumed;
 		if (!c->head_done && n > c->max_header + 1 - c->head_bytes)
 			n = c->max_header + 1 - c->head_bytes;
+		/* conn_parse(): the chunk framing is scanned while the
+		 * body of a handled chunked head is read */
+		chunked = c->head_handled && c->framing.chunked &&
+		    !c->req_done;
+		httpmsg_chunks_begin(&c->chunks, chunked ?
+		    (const char *)c->stream + c->consumed : NULL);
 		nparsed = http_parser_execute(&c->p, &f_settings,
 		    (const char *)c->stream + c->consumed, n);
 		err = HTTP_PARSER_ERRNO(&c->p);
 		CHECK(nparsed <= n, "parser consumed %zu of %zu", nparsed, n);
+		if (httpmsg_chunks_end(&c->chunks, (const char *)c->stream +
+		    c->consumed + nparsed) == -1 && c->err_status == 0) {
+			f_refuse(c, 1);
+			return;
+		}
 		if (!c->head_done || (err == HPE_PAUSED && c->head_done &&
 		    !c->head_handled)) {
 			if (httpmsg_head_scan(&c->head_prev,
@@ -539,17 +566,13 @@ f_parse(struct fconn *c, size_t avail, const size_t *bounds, size_t nb)
 			 * line end, and that byte escapes the head scan when
 			 * it ends the head.
 			 */
-			if (!fuzz_lenient("http-bare-cr")) {
-				CHECK(c->stream[c->head_end - 1] == '\n',
-				    "head ends with 0x%02x, not LF",
-				    c->stream[c->head_end - 1]);
-				for (i = c->req_start; i + 1 < c->head_end;
-				    i++)
-					CHECK(c->stream[i] != '\r' ||
-					    c->stream[i + 1] == '\n',
-					    "bare CR at %zu in a head the "
-					    "parser accepted", i);
-			}
+			CHECK(c->stream[c->head_end - 1] == '\n',
+			    "head ends with 0x%02x, not LF",
+			    c->stream[c->head_end - 1]);
+			for (i = c->req_start; i + 1 < c->head_end; i++)
+				CHECK(c->stream[i] != '\r' ||
+				    c->stream[i + 1] == '\n', "bare CR at %zu "
+				    "in a head the parser accepted", i);
 			f_request_head(c);
 			continue;
 		}
