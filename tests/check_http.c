@@ -312,6 +312,7 @@ struct cglue {
 	int			 head, done, bad;
 };
 
+/* Head read: pause, as the daemon does. */
 static int
 c_headers_complete(http_parser *p)
 {
@@ -322,6 +323,7 @@ c_headers_complete(http_parser *p)
 	return 0;
 }
 
+/* A chunk begins: its size to the scan. */
 static int
 c_chunk_header(http_parser *p)
 {
@@ -331,6 +333,7 @@ c_chunk_header(http_parser *p)
 	return 0;
 }
 
+/* Chunk data: the framing before it to the scan. */
 static int
 c_body(http_parser *p, const char *at, size_t len)
 {
@@ -343,6 +346,7 @@ c_body(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* Message read: pause, as the daemon does. */
 static int
 c_complete(http_parser *p)
 {
