@@ -41,7 +41,6 @@ static int	 req_on_header_field(http_parser *, const char *, size_t);
 static int	 req_on_header_value(http_parser *, const char *, size_t);
 static int	 req_on_headers_complete(http_parser *);
 static int	 req_on_body(http_parser *, const char *, size_t);
-static int	 req_on_chunk_header(http_parser *);
 static int	 req_on_message_complete(http_parser *);
 
 static const http_parser_settings req_settings = {
@@ -51,7 +50,6 @@ static const http_parser_settings req_settings = {
 	.on_headers_complete = req_on_headers_complete,
 	.on_body = req_on_body,
 	.on_message_complete = req_on_message_complete,
-	.on_chunk_header = req_on_chunk_header,
 };
 
 /* A new client socket: allocate its connection, or refuse it with 503. */
@@ -920,16 +918,6 @@ req_on_headers_complete(http_parser *p)
 	c->head_done = 1;
 	c->req_keepalive = http_should_keep_alive(p);
 	http_parser_pause(p, 1);
-	return 0;
-}
-
-/* http-parser: a chunk begins; its size is in content_length. */
-static int
-req_on_chunk_header(http_parser *p)
-{
-	struct conn	*c = p->data;
-
-	httpmsg_chunks_size(&c->chunks, p->content_length);
 	return 0;
 }
 

@@ -281,11 +281,29 @@ httpmsg_head_scan(char *prev, const char *p, size_t n, const char **why)
 	return 0;
 }
 
+/* Where the chunk framing scan is. */
+enum {
+	CH_HEAD_LF = 0,	/* the head's last LF, given again after the pause */
+	CH_SIZE,	/* a size line's first hex digit */
+	CH_DIGITS,	/* more digits, ';' or ' ' (extension) or CR */
+	CH_EXT,		/* extension bytes up to CR */
+	CH_SIZE_LF,	/* LF ending a size line */
+	CH_DATA,	/* chunk data (skipped by _data()) */
+	CH_DATA_CR,	/* CR after data */
+	CH_DATA_LF,	/* LF after data */
+	CH_TRAILER,	/* a trailer line's first byte, or the last CR */
+	CH_FIELD,	/* trailer line bytes up to CR */
+	CH_FIELD_LF,	/* LF ending a trailer line */
+	CH_END_LF,	/* LF ending the body */
+	CH_DONE,	/* nothing more belongs to this body */
+};
+
 /* Forget the chunk framing state: a new request. */
 void
 httpmsg_chunks_reset(struct httpmsg_chunks *s)
 {
 	memset(s, 0, sizeof(*s));
+	s->state = CH_HEAD_LF;
 }
 
 /* The parser is about to read buf (NULL: not a chunked body now). */
@@ -295,39 +313,105 @@ httpmsg_chunks_begin(struct httpmsg_chunks *s, const char *buf)
 	s->from = buf;
 }
 
-/* on_chunk_header: a chunk of this many data bytes begins. */
-void
-httpmsg_chunks_size(struct httpmsg_chunks *s, unsigned long long size)
+/* A hex digit's value, or -1. */
+static int
+httpmsg_hex(unsigned char c)
 {
-	s->left = size;
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
-/* Check framing bytes p[0..n): CR only before LF, CR LF after data. */
+/* Read framing bytes p[0..n); -1 at the first one out of place. */
 static int
 httpmsg_chunks_scan(struct httpmsg_chunks *s, const char *p, size_t n)
 {
-	size_t	 i;
+	size_t		 i;
+	unsigned char	 c;
+	int		 d;
 
 	for (i = 0; i < n; i++) {
-		char ch = p[i];
-
-		if (s->crlf_need == 2) {
-			if (ch != '\r')
+		c = (unsigned char)p[i];
+		switch (s->state) {
+		case CH_HEAD_LF:
+			s->state = CH_SIZE;
+			if (c == '\n')
+				break;
+			/* FALLTHROUGH */
+		case CH_SIZE:
+			if ((d = httpmsg_hex(c)) < 0)
 				return -1;
-			s->crlf_need = 1;
-		} else if (s->crlf_need == 1) {
-			if (ch != '\n')
+			s->left = (unsigned long long)d;
+			s->state = CH_DIGITS;
+			break;
+		case CH_DIGITS:
+			if ((d = httpmsg_hex(c)) >= 0) {
+				if (s->left > (~0ULL >> 4))
+					return -1;
+				s->left = s->left * 16 + (unsigned)d;
+			} else if (c == ';' || c == ' ')
+				s->state = CH_EXT;
+			else if (c == '\r')
+				s->state = CH_SIZE_LF;
+			else
 				return -1;
-			s->crlf_need = 0;
-		} else if (s->prev == '\r' && ch != '\n')
+			break;
+		case CH_EXT:
+			if (c == '\r')
+				s->state = CH_SIZE_LF;
+			else if (c == '\n' || c == 0 || c == 0x7f)
+				return -1;
+			break;
+		case CH_SIZE_LF:
+			if (c != '\n')
+				return -1;
+			s->last = s->left == 0;
+			s->state = s->last ? CH_TRAILER : CH_DATA;
+			break;
+		case CH_DATA_CR:
+			if (c != '\r')
+				return -1;
+			s->state = CH_DATA_LF;
+			break;
+		case CH_DATA_LF:
+			if (c != '\n')
+				return -1;
+			s->state = CH_SIZE;
+			break;
+		case CH_TRAILER:
+			s->state = c == '\r' ? CH_END_LF : CH_FIELD;
+			if (c == '\n')
+				return -1;
+			break;
+		case CH_FIELD:
+			if (c == '\r')
+				s->state = CH_FIELD_LF;
+			else if (c == '\n')
+				return -1;
+			break;
+		case CH_FIELD_LF:
+			if (c != '\n')
+				return -1;
+			s->state = CH_TRAILER;
+			break;
+		case CH_END_LF:
+			if (c != '\n')
+				return -1;
+			s->state = CH_DONE;
+			break;
+		default:	/* CH_DATA: data the parser did not give */
 			return -1;
-		s->prev = ch;
+		}
 	}
 	return 0;
 }
 
-/* on_body: the framing before this data is checked, then the data is
- * skipped; -1 when the framing is bad. */
+/* on_body: the framing before this data is read, then the data must be
+ * where the last size line put it and no longer; -1 when not. */
 int
 httpmsg_chunks_data(struct httpmsg_chunks *s, const char *at, size_t len)
 {
@@ -337,14 +421,17 @@ httpmsg_chunks_data(struct httpmsg_chunks *s, const char *at, size_t len)
 	    (size_t)(at - s->from)) == -1)
 		return -1;
 	s->from = at + len;
-	s->prev = 0;
-	s->left = len <= s->left ? s->left - len : 0;
+	if (len == 0)
+		return 0;
+	if (s->state != CH_DATA || len > s->left)
+		return -1;
+	s->left -= len;
 	if (s->left == 0)
-		s->crlf_need = 2;
+		s->state = CH_DATA_CR;
 	return 0;
 }
 
-/* The parser stopped at end: check the framing after the last data;
+/* The parser stopped at end: read the framing after the last data;
  * -1 when it is bad. Scanning is off until the next begin. */
 int
 httpmsg_chunks_end(struct httpmsg_chunks *s, const char *end)

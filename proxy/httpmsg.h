@@ -37,17 +37,18 @@ struct httpmsg_framing {
 };
 
 /*
- * The framing bytes of a chunked body (sizes, extensions, line ends,
- * trailers: all but chunk data), which a non-strict http-parser reads
- * leniently: a CR must be followed by LF, and each chunk's data by
- * exactly CR LF. Fed from the parser's callbacks over one buffer at a
- * time: httpmsg_chunks_begin() before http_parser_execute(), _size() from
- * on_chunk_header, _data() from on_body, _end() after it returns.
+ * The framing of a chunked body (size lines, extensions, line ends,
+ * trailers: all but chunk data), read strictly, since a non-strict
+ * http-parser is lenient there (a bare CR or any two bytes end chunk
+ * data; a byte of 0x80 or above passes as a size digit). Sizes are read
+ * here too, so a chunk's data must be exactly where and as long as this
+ * reading says. Fed over one buffer at a time: httpmsg_chunks_begin()
+ * before http_parser_execute(), _data() from on_body, _end() after it.
  */
 struct httpmsg_chunks {
 	const char		*from;		/* framing not scanned; NULL: off */
-	char			 prev;		/* last framing byte */
-	int			 crlf_need;	/* CR LF due after data: 2, 1, 0 */
+	int			 state;		/* where in the framing */
+	int			 last;		/* the size line read is 0 */
 	unsigned long long	 left;		/* data left in this chunk */
 };
 
@@ -67,8 +68,6 @@ const char	*httpmsg_status_text(int);
 int		 httpmsg_token_list_has(const char *, const char *);
 void		 httpmsg_chunks_reset(struct httpmsg_chunks *);
 void		 httpmsg_chunks_begin(struct httpmsg_chunks *, const char *);
-void		 httpmsg_chunks_size(struct httpmsg_chunks *,
-		    unsigned long long);
 int		 httpmsg_chunks_data(struct httpmsg_chunks *, const char *,
 		    size_t);
 int		 httpmsg_chunks_end(struct httpmsg_chunks *, const char *);

@@ -323,16 +323,6 @@ c_headers_complete(http_parser *p)
 	return 0;
 }
 
-/* A chunk begins: its size to the scan. */
-static int
-c_chunk_header(http_parser *p)
-{
-	struct cglue *g = p->data;
-
-	httpmsg_chunks_size(&g->ch, p->content_length);
-	return 0;
-}
-
 /* Chunk data: the framing before it to the scan. */
 static int
 c_body(http_parser *p, const char *at, size_t len)
@@ -359,7 +349,6 @@ c_complete(http_parser *p)
 
 static const http_parser_settings cs = {
 	.on_headers_complete = c_headers_complete,
-	.on_chunk_header = c_chunk_header,
 	.on_body = c_body,
 	.on_message_complete = c_complete,
 };
@@ -409,6 +398,13 @@ START_TEST(test_chunk_framing_scan)
 		{ "5\rX\nhello\r\n0\r\n\r\n", 0 },	/* CR in a size line */
 		{ "5\r\nhello\r\n0\r\nT: v\rX\r\n\r\n", 0 },	/* trailer */
 		{ "5\r\nhello\r\n0\r\n\rX", 0 },	/* the last line end */
+		{ "1\r\na\r\n\xff" "0\r\n\r\n", 0 },	/* 0x80+ as a digit */
+		{ "1\r\na\r\n\x80\x80" "1\r\nb\r\n0\r\n\r\n", 0 },
+		{ "1 \r\na\r\n0\r\n\r\n", 1 },	/* http-parser's BWS */
+		{ "A\r\n0123456789\r\n0000\r\n\r\n", 1 },
+		{ "1;a\nb\r\nx\r\n0\r\n\r\n", 0 },	/* LF in an extension */
+		{ "5\r\nhello\r\n0\r\nT: v\n\r\n", 0 },	/* bare LF, trailer */
+		{ "5\r\nhello\r\n0\r\n\n", 0 },	/* bare LF at the end */
 	};
 	char	 req[256];
 	size_t	 i, len, step;

@@ -142,15 +142,6 @@ f_on_headers_complete(http_parser *p)
 }
 
 static int
-f_on_chunk_header(http_parser *p)
-{
-	struct fconn	*c = p->data;
-
-	httpmsg_chunks_size(&c->chunks, p->content_length);
-	return 0;
-}
-
-static int
 f_on_body(http_parser *p, const char *at, size_t len)
 {
 	struct fconn	*c = p->data;
@@ -203,7 +194,6 @@ static const http_parser_settings f_settings = {
 	.on_header_field = f_on_header_field,
 	.on_header_value = f_on_header_value,
 	.on_headers_complete = f_on_headers_complete,
-	.on_chunk_header = f_on_chunk_header,
 	.on_body = f_on_body,
 	.on_message_complete = f_on_message_complete,
 };
