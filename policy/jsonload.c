@@ -747,7 +747,10 @@ jn_load(struct jn_arena *a, const void *buf, size_t len, int flags,
 {
 	struct jl	 l;
 	struct jn	*n = NULL;
+	json_error_t	 local;
 
+	if (err == NULL)		/* json_loadb() takes NULL too */
+		err = &local;
 	memset(&l, 0, sizeof(l));
 	l.buf = buf;
 	l.len = buf != NULL ? len : 0;
@@ -789,7 +792,10 @@ jf_loadb(const void *buf, size_t len, int flags, json_error_t *err)
 	struct jn_arena	*a;
 	struct jn	*n;
 	json_t		*j = NULL;
+	json_error_t	 local;
 
+	if (err == NULL)		/* json_loadb() takes NULL too */
+		err = &local;
 	/* the arena's first block is large: not on the stack here */
 	if ((a = malloc(sizeof(*a))) == NULL) {
 		jl_error_init(err);

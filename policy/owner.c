@@ -310,6 +310,7 @@ owner_build_labels(struct eval *ev)
 {
 	const char	*v;
 	char		*nl;
+	json_error_t	 jerr;
 	json_t		*j, *cur, *prof;
 	int		 rc;
 
@@ -317,8 +318,12 @@ owner_build_labels(struct eval *ev)
 		return (EV_OK);
 	if (owner_known(ev) != EV_OK || ev_param(ev, "labels", &v) != EV_OK)
 		return (EV_DONE);
-	j = v != NULL && v[0] != '\0' ? json_loads(v, JSON_REJECT_DUPLICATES,
-	    NULL) : json_object();
+	if (v != NULL && v[0] != '\0') {
+		j = jf_loadb(v, strlen(v), JSON_REJECT_DUPLICATES, &jerr);
+		if (j == NULL && jf_oom_error(&jerr))
+			return (ev_deny(ev, 500, "internal", "out of memory"));
+	} else if ((j = json_object()) == NULL)
+		return (ev_deny(ev, 500, "internal", "out of memory"));
 	if (!json_is_object(j)) {
 		json_decref(j);
 		return (ev_malformed(ev, "the labels parameter is not a JSON"
@@ -647,7 +652,7 @@ policy_filter_owned(const struct policy_profile *pp, const char *owner,
 	*out = NULL;
 	*outlen = 0;
 	if (owner == NULL ||
-	    (root = json_loadb(body, len, JSON_DISABLE_EOF_CHECK, NULL)) ==
+	    (root = jf_loadb(body, len, JSON_DISABLE_EOF_CHECK, NULL)) ==
 	    NULL)
 		return (-1);
 	if (json_is_array(root))

@@ -153,8 +153,8 @@ preset_profile(const char *name, int *unknown)
 		*unknown = 1;
 		return (NULL);
 	}
-	if ((prof = json_loads(ps->text, JSON_REJECT_DUPLICATES, NULL)) ==
-	    NULL)
+	if ((prof = jf_loadb(ps->text, strlen(ps->text),
+	    JSON_REJECT_DUPLICATES, NULL)) == NULL)
 		return (NULL);
 	if (ps->extra != NULL && preset_extend_allow(prof, ps->extra) == -1) {
 		json_decref(prof);
