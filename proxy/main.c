@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#ifdef HAVE_MALLOC_H
+#include <malloc.h>
+#endif
 
 #include "certs.h"
 #include "proxy.h"
@@ -269,6 +272,20 @@ sig_term(evutil_socket_t sig, short ev, void *arg)
 		return;
 	}
 	evtimer_add(proxy->ev_grace, &tv);
+}
+
+/*
+ * Hand freed heap pages back to the system. glibc keeps them, so a burst
+ * (a large upload, many connections at once) would otherwise stay in the
+ * resident size for good: a long-running daemon's memory should follow
+ * what it holds, not what it once held.
+ */
+static void
+trim_memory(evutil_socket_t fd, short ev, void *arg)
+{
+#ifdef HAVE_MALLOC_TRIM
+	malloc_trim(0);
+#endif
 }
 
 /* The grace period for in-flight requests is over. */
@@ -569,11 +586,17 @@ main(int argc, char *argv[])
 	px.ev_sigint = evsignal_new(px.base, SIGINT, sig_term, NULL);
 	px.ev_sighup = evsignal_new(px.base, SIGHUP, sig_hup, NULL);
 	px.ev_grace = evtimer_new(px.base, grace_over, NULL);
+	px.ev_trim = event_new(px.base, -1, EV_PERSIST, trim_memory, NULL);
 	px.ev_accept_resume = listener_resume_event(px.base);
 	if (px.ev_sigterm == NULL || px.ev_sigint == NULL ||
 	    px.ev_sighup == NULL || px.ev_grace == NULL ||
-	    px.ev_accept_resume == NULL)
+	    px.ev_trim == NULL || px.ev_accept_resume == NULL)
 		fatalx("cannot set up events");
+	{
+		struct timeval	trim_every = { DOCKGATE_TRIM_INTERVAL, 0 };
+
+		evtimer_add(px.ev_trim, &trim_every);
+	}
 	evsignal_add(px.ev_sigterm, NULL);
 	evsignal_add(px.ev_sigint, NULL);
 	evsignal_add(px.ev_sighup, NULL);
@@ -620,6 +643,7 @@ main(int argc, char *argv[])
 	event_free(px.ev_sigint);
 	event_free(px.ev_sighup);
 	event_free(px.ev_grace);
+	event_free(px.ev_trim);
 	event_free(px.ev_accept_resume);
 	policy_unref(px.policy);
 	ratelimit_free();

@@ -25,6 +25,7 @@
 #define DOCKGATE_HIGH_WATER	(256 * 1024)	/* stop reading the other side */
 #define DOCKGATE_LOOKUP_MAX	(8 * 1024 * 1024)	/* engine fact answer cap */
 #define DOCKGATE_SHUTDOWN_GRACE	10	/* seconds for in-flight requests */
+#define DOCKGATE_TRIM_INTERVAL	30	/* seconds between malloc_trim() */
 
 /* Where a listener or the upstream lives. */
 struct address {
@@ -88,6 +89,7 @@ struct proxy {
 	struct event		*ev_sighup;
 	struct event		*ev_accept_resume;
 	struct event		*ev_grace;
+	struct event		*ev_trim;	/* periodic malloc_trim() */
 };
 
 extern struct proxy *proxy;
