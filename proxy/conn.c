@@ -132,6 +132,8 @@ conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa,
 	bufferevent_set_max_single_write(c->client, 1024 * 1024);
 	/* Bound what waits unread from the client (pipelined bytes). */
 	bufferevent_setwatermark(c->client, EV_READ, 0, DOCKGATE_HIGH_WATER);
+	if (!c->tls)
+		io_own_reads(c->client);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
 	conn_request_reset(c);
 	c->refuse_on_handshake = over_cap;

@@ -1,8 +1,15 @@
 /*
- * Large reads. libevent 2.1 reads at most 4096 bytes per readable event
- * (EVBUFFER_MAX_READ); a proxy relaying gigabytes wants fewer system calls.
- * io_pull() reads more straight into a bufferevent's input; EOF and errors
- * are left for the bufferevent to find on its next read.
+ * Socket I/O around libevent's bufferevents, for plain (non-TLS) sockets.
+ *
+ * Reads: libevent 2.1 reads at most 4096 bytes per readable event
+ * (EVBUFFER_MAX_READ), each read preceded by an ioctl(FIONREAD).
+ * io_own_reads() gives a socket bufferevent a read handler of our own on the
+ * same persistent read event: one read() of up to IO_READ_CHUNK, no ioctl,
+ * then the bufferevent's callbacks as libevent would call them (the read
+ * callback; EOF and errors disable reading and go to the event callback).
+ * Enabling, disabling, the read high watermark and deferred freeing stay
+ * libevent's. io_pull() reads more straight into a bufferevent's input while
+ * relaying; EOF and errors are left for the read event to find.
  */
 #include "config.h"
 
@@ -14,7 +21,94 @@
 
 #include "proxy.h"
 
+#include <event2/bufferevent_struct.h>
+
 #define IO_PULL_CHUNK	(128 * 1024)
+#define IO_READ_CHUNK	(16 * 1024)
+
+static char	 io_rbuf[IO_READ_CHUNK];	/* io_readcb()'s landing place */
+
+static void	 io_readcb(evutil_socket_t, short, void *);
+
+/*
+ * The read event of a bufferevent under io_own_reads(): what libevent's
+ * bufferevent_readcb does, minus the ioctl and the 4 KiB cap.
+ */
+static void
+io_readcb(evutil_socket_t fd, short what, void *arg)
+{
+	struct bufferevent	*bev = arg;
+	struct evbuffer		*in;
+	bufferevent_data_cb	 readcb;
+	bufferevent_event_cb	 eventcb;
+	void			*cbarg;
+	size_t			 lo, hi, len, want = IO_READ_CHUNK;
+	ssize_t			 r;
+	int			 e;
+
+	bufferevent_getwatermark(bev, EV_READ, &lo, &hi);
+	in = bufferevent_get_input(bev);
+	len = evbuffer_get_length(in);
+	if (hi != 0) {
+		if (len >= hi) {
+			/* Setting the watermark again makes libevent suspend
+			 * reading until the input drains below it. */
+			bufferevent_setwatermark(bev, EV_READ, lo, hi);
+			return;
+		}
+		if (hi - len < want)
+			want = hi - len;
+	}
+	/* Into a shared buffer, then appended: the input gets a chain sized
+	 * to what came (a small request stays in malloc's fast caches). */
+	if ((r = read(fd, io_rbuf, want)) > 0) {
+		evbuffer_unfreeze(in, 0);
+		e = evbuffer_add(in, io_rbuf, (size_t)r);
+		evbuffer_freeze(in, 0);
+		if (e == -1) {
+			r = -1;
+			errno = ENOMEM;
+		}
+	}
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return;
+	bufferevent_getcb(bev, &readcb, NULL, &eventcb, &cbarg);
+	if (r > 0) {
+		/* Last: the callback may free bev (libevent defers that
+		 * while this event's callback runs). */
+		if (readcb != NULL && evbuffer_get_length(in) >= lo)
+			readcb(bev, cbarg);
+		return;
+	}
+	e = errno;
+	bufferevent_disable(bev, EV_READ);
+	errno = e;
+	if (eventcb != NULL)
+		eventcb(bev, BEV_EVENT_READING |
+		    (r == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), cbarg);
+}
+
+/*
+ * Take over the reads of a plain socket bufferevent (see above). Call it
+ * once the bufferevent has its socket and before reading is enabled (after
+ * bufferevent_socket_connect() for an outgoing one).
+ */
+void
+io_own_reads(struct bufferevent *bev)
+{
+	evutil_socket_t	 fd = bufferevent_getfd(bev);
+	int		 pending;
+
+	if (fd == -1)
+		return;
+	if ((pending = event_pending(&bev->ev_read, EV_READ, NULL)))
+		event_del(&bev->ev_read);
+	event_assign(&bev->ev_read, bufferevent_get_base(bev), fd,
+	    EV_READ | EV_PERSIST | EV_FINALIZE, io_readcb, bev);
+	if (pending)
+		event_add(&bev->ev_read, NULL);
+}
 
 /* Read up to IO_PULL_CHUNK more bytes into bev's input; bytes read, or 0. */
 size_t

@@ -44,6 +44,8 @@ lookup_start(struct conn *c, const char *path)
 		    (unsigned long long)c->id, proxy->upstream.spec);
 		goto fail;
 	}
+	if (!is_tls)
+		io_own_reads(c->lk);
 	/* The policy percent-encodes what it asks; refuse anything that
 	 * could break the request line. */
 	for (p = path; *p != '\0'; p++)

@@ -254,6 +254,7 @@ int	 eval_main(const char *, const char *, const struct address *, int,
 	    char *[]);
 
 /* io.c */
+void	 io_own_reads(struct bufferevent *);
 size_t	 io_pull(struct bufferevent *, int);
 void	 io_send(struct bufferevent *, int, struct evbuffer *);
 void	 io_now(struct timeval *);

@@ -139,6 +139,8 @@ upstream_connect(struct conn *c)
 		c->up = NULL;
 		return -1;
 	}
+	if (!c->up_tls)
+		io_own_reads(c->up);
 	bufferevent_enable(c->up, EV_READ | EV_WRITE);
 	return 0;
 }
