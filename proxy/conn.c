@@ -132,9 +132,13 @@ conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa,
 	bufferevent_set_max_single_write(c->client, 1024 * 1024);
 	/* Bound what waits unread from the client (pipelined bytes). */
 	bufferevent_setwatermark(c->client, EV_READ, 0, DOCKGATE_HIGH_WATER);
-	if (!c->tls)
+	if (c->tls)
+		bufferevent_enable(c->client, EV_READ | EV_WRITE);
+	else {
 		io_own_reads(c->client);
-	bufferevent_enable(c->client, EV_READ | EV_WRITE);
+		bufferevent_enable(c->client, EV_READ);
+		io_enable_write_idle(c->client);
+	}
 	conn_request_reset(c);
 	c->refuse_on_handshake = over_cap;
 	if (c->tls) {

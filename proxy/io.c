@@ -10,6 +10,10 @@
  * Enabling, disabling, the read high watermark and deferred freeing stay
  * libevent's. io_pull() reads more straight into a bufferevent's input while
  * relaying; EOF and errors are left for the read event to find.
+ *
+ * Writes: io_send() writes straight to the socket when nothing is queued;
+ * io_enable_write_idle() lets a new connection write without first arming
+ * (and, on the first wakeup, disarming) a write event for an empty buffer.
  */
 #include "config.h"
 
@@ -108,6 +112,22 @@ io_own_reads(struct bufferevent *bev)
 	    EV_READ | EV_PERSIST | EV_FINALIZE, io_readcb, bev);
 	if (pending)
 		event_add(&bev->ev_read, NULL);
+}
+
+/*
+ * Allow writes on a new socket bufferevent whose output is empty without
+ * arming its write event: libevent arms it as soon as data is queued, and
+ * disarms an armed one the first time it fires with nothing to write, so
+ * this is the state it would reach after one useless wakeup and two
+ * epoll_ctl calls.
+ */
+void
+io_enable_write_idle(struct bufferevent *bev)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		bufferevent_enable(bev, EV_WRITE);
+	else
+		bev->enabled |= EV_WRITE;
 }
 
 /* Read up to IO_PULL_CHUNK more bytes into bev's input; bytes read, or 0. */
