@@ -14,6 +14,11 @@
  * Writes: io_send() writes straight to the socket when nothing is queued;
  * io_enable_write_idle() lets a new connection write without first arming
  * (and, on the first wakeup, disarming) a write event for an empty buffer.
+ *
+ * Engine writes wait for the end of the event loop's turn (io_send_engine(),
+ * io_flush()): writing wakes the engine, which on a shared CPU takes the CPU
+ * from us at once; holding the writes lets one turn decide every request
+ * that came in before the engine runs, instead of one request per switch.
  */
 #include "config.h"
 
@@ -190,6 +195,75 @@ io_send(struct bufferevent *bev, int is_tls, struct evbuffer *data)
 		(void)evbuffer_write(data, fd);	/* errors: the bev sees them */
 	if (evbuffer_get_length(data) > 0)
 		evbuffer_add_buffer(out, data);
+}
+
+/*
+ * Send a decided request's bytes (emptied) to the engine at the end of this
+ * loop turn. They wait in the output with writing held (nothing is armed:
+ * the output was empty), so later body bytes of the same turn join them;
+ * a connection libevent is already writing to, or that is not connected or
+ * is TLS, takes the usual io_send() path.
+ */
+void
+io_send_engine(struct conn *c, struct evbuffer *data)
+{
+	struct bufferevent	*bev = c->up;
+	struct evbuffer		*out = bufferevent_get_output(bev);
+
+	if (!c->flush_queued && (c->up_tls || !c->up_ready ||
+	    evbuffer_get_length(out) > 0 ||
+	    event_pending(&bev->ev_write, EV_WRITE, NULL))) {
+		io_send(bev, c->up_tls || !c->up_ready, data);
+		return;
+	}
+	if (!c->flush_queued) {
+		bev->enabled &= ~EV_WRITE;
+		TAILQ_INSERT_TAIL(&proxy->flushq, c, flush_entry);
+		c->flush_queued = 1;
+	}
+	evbuffer_add_buffer(out, data);
+}
+
+/* The engine connection goes away: forget its held write. */
+void
+io_unqueue(struct conn *c)
+{
+	if (!c->flush_queued)
+		return;
+	TAILQ_REMOVE(&proxy->flushq, c, flush_entry);
+	c->flush_queued = 0;
+}
+
+/*
+ * The loop's turn is over: write what io_send_engine() held. What the
+ * socket does not take is left to libevent; a drained output calls the
+ * write callback as libevent's own write would (a paused upload resumes).
+ */
+void
+io_flush(void)
+{
+	struct conn		*c;
+	struct bufferevent	*bev;
+	struct evbuffer		*out;
+	bufferevent_data_cb	 writecb;
+	void			*cbarg;
+
+	while ((c = TAILQ_FIRST(&proxy->flushq)) != NULL) {
+		io_unqueue(c);
+		bev = c->up;
+		out = bufferevent_get_output(bev);
+		evbuffer_unfreeze(out, 1);
+		(void)evbuffer_write(out, bufferevent_getfd(bev));
+		evbuffer_freeze(out, 1);	/* errors: the bev sees them */
+		if (evbuffer_get_length(out) > 0) {
+			bufferevent_enable(bev, EV_WRITE);
+			continue;
+		}
+		io_enable_write_idle(bev);
+		bufferevent_getcb(bev, NULL, &writecb, NULL, &cbarg);
+		if (writecb != NULL)
+			writecb(bev, cbarg);
+	}
 }
 
 /* A monotonic timestamp (durations never run backwards). */

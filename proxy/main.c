@@ -342,6 +342,7 @@ main(int argc, char *argv[])
 	proxy = &px;
 	TAILQ_INIT(&px.listeners);
 	TAILQ_INIT(&px.conns);
+	TAILQ_INIT(&px.flushq);
 	px.max_connections = 4096;
 	px.max_header_bytes = 65536;
 	px.max_body_bytes = 1048576;
@@ -630,7 +631,11 @@ main(int argc, char *argv[])
 	}
 	log_info("engine at %s, policy %s", px.upstream.spec, px.policy_file);
 
-	event_base_dispatch(px.base);
+	/* One turn of the loop at a time: held engine writes go out at its
+	 * end (io_flush()). */
+	while (event_base_loop(px.base, EVLOOP_ONCE) == 0 &&
+	    !event_base_got_exit(px.base) && !event_base_got_break(px.base))
+		io_flush();
 
 	/* Orderly exit: nothing left behind for LeakSanitizer to find. */
 	listener_close_all();

@@ -54,6 +54,7 @@ struct proxy {
 	const char		*protected_paths[16];	/* never bind sources */
 	char			 protected_buf[8][4096];
 	struct connlist		 conns;
+	struct connlist		 flushq;	/* engine writes held to the turn's end */
 	struct listenerlist	 listeners;
 	struct address		 upstream;
 	int			 upstream_given;
@@ -154,6 +155,8 @@ struct request {
 
 struct conn {
 	TAILQ_ENTRY(conn)	 entry;
+	TAILQ_ENTRY(conn)	 flush_entry;	/* on proxy->flushq */
+	int			 flush_queued;
 	uint64_t		 id;
 	int			 dead;		/* closed; freed next turn */
 	enum conn_state		 state;
@@ -258,6 +261,9 @@ void	 io_own_reads(struct bufferevent *);
 void	 io_enable_write_idle(struct bufferevent *);
 size_t	 io_pull(struct bufferevent *, int);
 void	 io_send(struct bufferevent *, int, struct evbuffer *);
+void	 io_send_engine(struct conn *, struct evbuffer *);
+void	 io_unqueue(struct conn *);
+void	 io_flush(void);
 void	 io_now(struct timeval *);
 
 /* listener.c */

@@ -83,6 +83,7 @@ upstream_release(struct conn *c)
 
 	if (bev == NULL)
 		return;
+	io_unqueue(c);
 	if (!c->up_idle || !c->up_ready || c->up_tls || proxy->stopping ||
 	    npool == UPSTREAM_POOL_MAX ||
 	    evbuffer_get_length(bufferevent_get_input(bev)) > 0 ||
@@ -151,6 +152,7 @@ upstream_close(struct conn *c)
 {
 	if (c->up == NULL)
 		return;
+	io_unqueue(c);
 	bufferevent_free(c->up);
 	c->up = NULL;
 	c->up_ready = 0;
@@ -246,7 +248,7 @@ upstream_start(struct conn *c)
 		evbuffer_add(out, "\r\n", 2);
 	c->forwarded = 1;
 	c->up_idle = 0;
-	io_send(c->up, c->up_tls || !c->up_ready, out);
+	io_send_engine(c, out);
 	upstream_response_init(c);
 	if (fresh)
 		conn_timer_connect(c);
