@@ -125,15 +125,20 @@ httpmsg_token_list_has(const char *list, const char *token)
 int
 httpmsg_is_hop(const char *name)
 {
-	static const char *const hop[] = {
-		"Content-Length", "Transfer-Encoding", "Connection",
-		"Upgrade", "Expect", "Keep-Alive", "Proxy-Connection", "TE",
-		"Trailer", "Proxy-Authorization", "Proxy-Authenticate",
+	static const struct {
+		const char	*name;
+		size_t		 len;
+	} hop[] = {
+		{ "Content-Length", 14 }, { "Transfer-Encoding", 17 },
+		{ "Connection", 10 }, { "Upgrade", 7 }, { "Expect", 6 },
+		{ "Keep-Alive", 10 }, { "Proxy-Connection", 16 }, { "TE", 2 },
+		{ "Trailer", 7 }, { "Proxy-Authorization", 19 },
+		{ "Proxy-Authenticate", 18 },
 	};
-	size_t	 i;
+	size_t	 i, len = strlen(name);
 
 	for (i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-		if (strcasecmp(name, hop[i]) == 0)
+		if (hop[i].len == len && strcasecmp(name, hop[i].name) == 0)
 			return 1;
 	return 0;
 }

@@ -21,6 +21,9 @@ static int	 upstream_connect(struct conn *);
 static void	 upstream_response_init(struct conn *);
 static void	 upstream_relay(struct conn *);
 static void	 upstream_failed(struct conn *, const char *);
+static void	 head_add(struct evbuffer *, const char *, const char *,
+		    const char *, const char *);
+static void	 head_add_length(struct evbuffer *, unsigned long long);
 static int	 upstream_redact(struct conn *);
 
 static int	 resp_on_headers_complete(http_parser *);
@@ -184,6 +187,43 @@ upstream_failed(struct conn *c, const char *why)
 	conn_refuse(c, 502, why, "engine-unreachable");
 }
 
+/* Append a, b, c and d to a request head, as one piece when they are short. */
+static void
+head_add(struct evbuffer *out, const char *a, const char *b, const char *c,
+    const char *d)
+{
+	const char	*p[4] = { a, b, c, d };
+	size_t		 len[4], n = 0, i;
+	char		 buf[512], *w = buf;
+
+	for (i = 0; i < 4; i++)
+		n += len[i] = strlen(p[i]);
+	if (n > sizeof(buf)) {
+		for (i = 0; i < 4; i++)
+			evbuffer_add(out, p[i], len[i]);
+		return;
+	}
+	for (i = 0; i < 4; i++) {
+		memcpy(w, p[i], len[i]);
+		w += len[i];
+	}
+	evbuffer_add(out, buf, n);
+}
+
+/* Append the Content-Length line and the end of the head. */
+static void
+head_add_length(struct evbuffer *out, unsigned long long n)
+{
+	char	 digits[24], *d = digits + sizeof(digits);
+
+	*--d = '\0';
+	do {
+		*--d = (char)('0' + n % 10);
+		n /= 10;
+	} while (n > 0);
+	head_add(out, "Content-Length: ", d, "\r\n\r\n", "");
+}
+
 /* Forward the decided request: rebuilt head, then the decided body. */
 int
 upstream_start(struct conn *c)
@@ -209,8 +249,8 @@ upstream_start(struct conn *c)
 	}
 	out = proxy->scratch;
 	conn_hdr = httpmsg_get(h, "Connection", NULL);
-	evbuffer_add_printf(out, "%s %s HTTP/1.1\r\n", c->rq->req.method,
-	    c->rq->res.target ? c->rq->res.target : target);
+	head_add(out, c->rq->req.method, " ",
+	    c->rq->res.target ? c->rq->res.target : target, " HTTP/1.1\r\n");
 	free(target);
 	for (i = 0; i < h->nhdr; i++) {
 		if (httpmsg_is_hop(h->hdr[i].name) ||
@@ -218,32 +258,29 @@ upstream_start(struct conn *c)
 		    (conn_hdr != NULL &&
 		    httpmsg_token_list_has(conn_hdr, h->hdr[i].name)))
 			continue;
-		evbuffer_add_printf(out, "%s: %s\r\n", h->hdr[i].name,
-		    h->hdr[i].value ? h->hdr[i].value : "");
+		head_add(out, h->hdr[i].name, ": ",
+		    h->hdr[i].value ? h->hdr[i].value : "", "\r\n");
 	}
-	evbuffer_add_printf(out, "Host: %s\r\n",
-	    c->rq->framing.host && c->rq->framing.host[0] ? c->rq->framing.host : "docker");
+	head_add(out, "Host: ", c->rq->framing.host && c->rq->framing.host[0] ?
+	    c->rq->framing.host : "docker", "\r\n", "");
 	if (c->hijack_route && c->rq->framing.upgrade)
-		evbuffer_add_printf(out, "Connection: Upgrade\r\nUpgrade: %s\r\n",
-		    c->rq->framing.upgrade_proto);
+		head_add(out, "Connection: Upgrade\r\nUpgrade: ",
+		    c->rq->framing.upgrade_proto, "\r\n", "");
 	if (c->rq->res.body != NULL) {
-		evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n",
-		    c->rq->res.body_len);
+		head_add_length(out, c->rq->res.body_len);
 		evbuffer_add(out, c->rq->res.body, c->rq->res.body_len);
 	} else if (c->body != NULL) {
-		evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n",
-		    evbuffer_get_length(c->body));
+		head_add_length(out, evbuffer_get_length(c->body));
 		evbuffer_add_buffer(out, c->body);
 	} else if (c->rq->req.has_body && (c->rq->framing.chunked ||
 	    c->rq->bs != NULL)) {
 		c->forward_chunked = 1;
-		evbuffer_add_printf(out, "Transfer-Encoding: chunked\r\n\r\n");
+		head_add(out, "Transfer-Encoding: chunked\r\n\r\n", "", "", "");
 	} else if (c->rq->req.has_body) {
-		evbuffer_add_printf(out, "Content-Length: %llu\r\n\r\n",
-		    c->rq->framing.length);
+		head_add_length(out, c->rq->framing.length);
 	} else if (c->rq->framing.has_length || c->rq->reqp.method == HTTP_POST ||
 	    c->rq->reqp.method == HTTP_PUT) {
-		evbuffer_add_printf(out, "Content-Length: 0\r\n\r\n");
+		head_add_length(out, 0);
 	} else
 		evbuffer_add(out, "\r\n", 2);
 	c->forwarded = 1;
