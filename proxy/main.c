@@ -642,6 +642,7 @@ main(int argc, char *argv[])
 	while ((c = TAILQ_FIRST(&px.conns)) != NULL)
 		conn_close(c, "shutting down");
 	event_base_loop(px.base, EVLOOP_NONBLOCK);
+	conn_spare_free();
 	metrics_close();
 	audit_close();
 	event_free(px.ev_sigterm);

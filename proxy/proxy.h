@@ -279,6 +279,7 @@ void	 conn_accept(struct listener *, evutil_socket_t, struct sockaddr *,
 void	 conn_close(struct conn *, const char *);
 void	 conn_refuse(struct conn *, int, const char *, const char *);
 void	 conn_shutdown_idle(void);
+void	 conn_spare_free(void);
 void	 conn_client_resume(struct conn *);
 void	 conn_response_complete(struct conn *);
 void	 conn_timer_connect(struct conn *);
