@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proxy.h"
@@ -292,18 +293,44 @@ conn_spare_free(void)
 		free(rq_spare[--nrq_spare]);
 }
 
-/* Arm the connection's one timer for a phase (0 seconds: disarm). */
+/* Milliseconds on the clock libevent's timers run on. */
+static uint64_t
+conn_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Arm the connection's one timer to fire in ms milliseconds. */
+static void
+conn_timer_arm(struct conn *c, uint64_t ms)
+{
+	struct timeval	 tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(c->timer, &tv);
+	c->timer_at = c->timer_due;
+}
+
+/*
+ * Set the deadline of a phase (0 seconds: none). The timer is moved only
+ * when the deadline comes before the armed expiry: a keep-alive connection
+ * changes phase three times a request, and a timer that fires early just
+ * re-arms for the rest (a phase without deadline lets it lapse).
+ */
 static void
 conn_timer(struct conn *c, enum conn_timer kind, int seconds)
 {
-	struct timeval	 tv = { seconds, 0 };
-
-	evtimer_del(c->timer);
 	c->timer_kind = TIMER_NONE;
 	if (kind == TIMER_NONE || seconds <= 0)
 		return;
 	c->timer_kind = kind;
-	evtimer_add(c->timer, &tv);
+	c->timer_due = conn_now_ms() + (uint64_t)seconds * 1000;
+	if (c->timer_at == 0 || c->timer_at > c->timer_due)
+		conn_timer_arm(c, (uint64_t)seconds * 1000);
 }
 
 /* Bound the engine connect. */
@@ -339,7 +366,15 @@ static void
 conn_timercb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct conn	*c = arg;
+	uint64_t	 now;
 
+	c->timer_at = 0;
+	if (c->timer_kind == TIMER_NONE)
+		return;
+	if ((now = conn_now_ms()) < c->timer_due) {
+		conn_timer_arm(c, c->timer_due - now);
+		return;
+	}
 	switch (c->timer_kind) {
 	case TIMER_HANDSHAKE:
 		log_warnx("conn %llu: TLS handshake from %s timed out",

@@ -167,6 +167,8 @@ struct conn {
 	int			 up_idle;	/* between keep-alive answers */
 	struct event		*timer;
 	enum conn_timer		 timer_kind;
+	uint64_t		 timer_due;	/* ms: the phase's deadline */
+	uint64_t		 timer_at;	/* ms: armed expiry; 0: not armed */
 
 	/* Peer identity. */
 	int			 has_cred;
