@@ -143,6 +143,16 @@ httpmsg_is_hop(const char *name)
 	return 0;
 }
 
+/* Is ch an RFC 9110 token character (what a header name is made of)? */
+static int
+httpmsg_tchar(unsigned char ch)
+{
+	if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	    (ch >= '0' && ch <= '9') || ch == '-')
+		return 1;
+	return ch != '\0' && strchr("!#$%&'*+.^_`|~", ch) != NULL;
+}
+
 /*
  * Validate a request's framing headers: one Content-Length of digits, or
  * Transfer-Encoding exactly "chunked", never both; one Host; known Expect.
@@ -151,9 +161,20 @@ int
 httpmsg_framing(const struct httpmsg *m, struct httpmsg_framing *f,
     const char **why)
 {
+	/* The headers framing reads, found in one pass over the message. */
+	static const struct {
+		const char	*name;
+		size_t		 len;
+	} known[] = {
+		{ "Content-Length", 14 }, { "Transfer-Encoding", 17 },
+		{ "Connection", 10 }, { "Upgrade", 7 }, { "Expect", 6 },
+		{ "Host", 4 }, { "Content-Type", 12 },
+	};
+	const char	*val[7] = { NULL };
+	int		 cnt[7] = { 0 };
 	const char	*cl, *te, *conn, *up, *ex, *host, *ct;
 	int		 ncl, nte, nconn, nup, nex, nhost, nct;
-	size_t		 i;
+	size_t		 i, k, len;
 	char		*end;
 
 	memset(f, 0, sizeof(*f));
@@ -169,20 +190,28 @@ httpmsg_framing(const struct httpmsg *m, struct httpmsg_framing *f,
 			return -1;
 		}
 		/* RFC 9110 token characters only: no spaces before colons. */
-		if (strspn(n, "!#$%&'*+-.^_`|~0123456789"
-		    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") !=
-		    strlen(n)) {
+		for (len = 0; httpmsg_tchar((unsigned char)n[len]); len++)
+			;
+		if (n[len] != '\0') {
 			*why = "bad header name";
 			return -1;
 		}
+		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			if (known[k].len == len &&
+			    strcasecmp(n, known[k].name) == 0) {
+				if (cnt[k]++ == 0)
+					val[k] = m->hdr[i].value ?
+					    m->hdr[i].value : "";
+				break;
+			}
 	}
-	cl = httpmsg_get(m, "Content-Length", &ncl);
-	te = httpmsg_get(m, "Transfer-Encoding", &nte);
-	conn = httpmsg_get(m, "Connection", &nconn);
-	up = httpmsg_get(m, "Upgrade", &nup);
-	ex = httpmsg_get(m, "Expect", &nex);
-	host = httpmsg_get(m, "Host", &nhost);
-	ct = httpmsg_get(m, "Content-Type", &nct);
+	cl = val[0], ncl = cnt[0];
+	te = val[1], nte = cnt[1];
+	conn = val[2], nconn = cnt[2];
+	up = val[3], nup = cnt[3];
+	ex = val[4], nex = cnt[4];
+	host = val[5], nhost = cnt[5];
+	ct = val[6], nct = cnt[6];
 
 	if (ncl > 1) {
 		*why = "Content-Length given more than once";
@@ -251,6 +280,7 @@ httpmsg_framing(const struct httpmsg *m, struct httpmsg_framing *f,
 	}
 	f->host = host;
 	f->content_type = ct;
+	f->connection = conn;
 	return 0;
 }
 

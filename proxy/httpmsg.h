@@ -34,6 +34,7 @@ struct httpmsg_framing {
 	int	 expect_continue;	/* Expect: 100-continue */
 	const char *host;		/* borrowed Host value or NULL */
 	const char *content_type;	/* borrowed Content-Type or NULL */
+	const char *connection;		/* borrowed Connection or NULL */
 };
 
 /*

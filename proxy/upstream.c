@@ -248,7 +248,7 @@ upstream_start(struct conn *c)
 		return -1;
 	}
 	out = proxy->scratch;
-	conn_hdr = httpmsg_get(h, "Connection", NULL);
+	conn_hdr = c->rq->framing.connection;
 	head_add(out, c->rq->req.method, " ",
 	    c->rq->res.target ? c->rq->res.target : target, " HTTP/1.1\r\n");
 	free(target);
