@@ -169,6 +169,14 @@ endpoint_match_route(const char *pat, const struct ep_route *r)
 	if (!(ml == 1 && pat[0] == '*') &&
 	    (r->mlen != ml || memcmp(pat, r->method, ml) != 0))
 		return (0);
+	/* Most patterns differ from the route in a literal first segment:
+	 * tell that before splitting the pattern. */
+	if (r->ok && r->n > 0 && sp[1] == '/' && sp[2] != '*') {
+		for (pn = 0; sp[2 + pn] != '\0' && sp[2 + pn] != '/'; pn++)
+			;
+		if (pn != r->len[0] || memcmp(sp + 2, r->seg[0], pn) != 0)
+			return (0);
+	}
 	if (!r->ok || endpoint_split(sp + 1, ps, pl, &pn) == -1)
 		return (0);
 	return (endpoint_segs(ps, pl, pn, r->seg, r->len, r->n));
