@@ -293,26 +293,36 @@ int
 httpmsg_head_scan(char *prev, const char *p, size_t n, const char **why)
 {
 	size_t	 i;
+	char	 last = *prev;
 
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)p[i];
 
-		if (*prev == '\n' && (c == ' ' || c == '\t')) {
+		/* Printable, not after a CR: nothing to check. */
+		if (c > 0x20 && c != 0x7f && last != '\r') {
+			last = (char)c;
+			continue;
+		}
+		if (last == '\n' && (c == ' ' || c == '\t')) {
 			*why = "obsolete header line folding";
+			*prev = last;
 			return -1;
 		}
 		/* http-parser (non-strict) ends a line at a bare CR. */
-		if (*prev == '\r' && c != '\n') {
+		if (last == '\r' && c != '\n') {
 			*why = "bare CR in request head";
+			*prev = last;
 			return -1;
 		}
 		if (c == 0 || c == 0x7f ||
 		    (c < 0x20 && c != '\r' && c != '\n' && c != '\t')) {
 			*why = "control character in request head";
+			*prev = last;
 			return -1;
 		}
-		*prev = (char)c;
+		last = (char)c;
 	}
+	*prev = last;
 	return 0;
 }
 
