@@ -22,6 +22,7 @@ static int	 decide_build_start(struct conn *);
 static int	 decide_lookup(struct conn *, const char *, int);
 static int	 decide_inspect_route(const char *);
 static void	 decide_build_release(struct conn *);
+static void	 decide_owner_uid(char *, unsigned);
 
 /* The identity the policy sees for a connection. */
 static void
@@ -145,6 +146,21 @@ decide_inspect_route(const char *route)
 	return 0;
 }
 
+/* "uid:N" into owner (at least 16 bytes), without printf's machinery. */
+static void
+decide_owner_uid(char *owner, unsigned uid)
+{
+	char	 digits[16], *d = digits + sizeof(digits);
+
+	*--d = '\0';
+	do {
+		*--d = (char)('0' + uid % 10);
+		uid /= 10;
+	} while (uid > 0);
+	memcpy(owner, "uid:", 4);
+	memcpy(owner + 4, d, (size_t)(digits + sizeof(digits) - d));
+}
+
 /* Decide the current request and act on the verdict. */
 void
 decide_request(struct conn *c)
@@ -166,8 +182,7 @@ decide_request(struct conn *c)
 	if (c->cert_cn != NULL)
 		snprintf(c->rq->owner, sizeof(c->rq->owner), "cn:%s", c->cert_cn);
 	else if (c->has_cred)
-		snprintf(c->rq->owner, sizeof(c->rq->owner), "uid:%u",
-		    (unsigned)c->uid);
+		decide_owner_uid(c->rq->owner, (unsigned)c->uid);
 	c->rq->req.owner = c->rq->owner[0] != '\0' ? c->rq->owner : NULL;
 	c->rq->req.protected_paths = proxy->protected_paths;
 	pp = policy_resolve(c->pol, &id);
