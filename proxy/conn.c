@@ -131,11 +131,13 @@ conn_accept(struct listener *l, evutil_socket_t fd, struct sockaddr *sa,
 	TAILQ_INSERT_TAIL(&proxy->conns, c, entry);
 	bufferevent_setcb(c->client, conn_readcb, conn_writecb, conn_eventcb, c);
 	bufferevent_set_max_single_write(c->client, 1024 * 1024);
-	/* Bound what waits unread from the client (pipelined bytes). */
-	bufferevent_setwatermark(c->client, EV_READ, 0, DOCKGATE_HIGH_WATER);
-	if (c->tls)
+	if (c->tls) {
+		/* Bound what waits unread from the client (pipelined bytes;
+		 * io_own_reads() bounds a plain client's input itself). */
+		bufferevent_setwatermark(c->client, EV_READ, 0,
+		    DOCKGATE_HIGH_WATER);
 		bufferevent_enable(c->client, EV_READ | EV_WRITE);
-	else {
+	} else {
 		io_own_reads(c->client);
 		bufferevent_enable(c->client, EV_READ);
 		io_enable_write_idle(c->client);
@@ -447,7 +449,7 @@ conn_client_resume(struct conn *c)
 	if (c->dead)
 		return;
 	c->client_paused = 0;
-	bufferevent_enable(c->client, EV_READ);
+	io_enable_read(c->client, c->tls);
 	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
 		conn_parse(c);
 }

@@ -6,10 +6,12 @@
  * io_own_reads() gives a socket bufferevent a read handler of our own on the
  * same persistent read event: one read() of up to IO_READ_CHUNK, no ioctl,
  * then the bufferevent's callbacks as libevent would call them (the read
- * callback; EOF and errors disable reading and go to the event callback).
- * Enabling, disabling, the read high watermark and deferred freeing stay
- * libevent's. io_pull() reads more straight into a bufferevent's input while
- * relaying; EOF and errors are left for the read event to find.
+ * callback; EOF and errors disable reading and go to the event callback),
+ * with the input bounded without libevent's read watermark (whose callback
+ * re-armed the read event at every change of the input). Enabling,
+ * disabling and deferred freeing stay libevent's. io_pull() reads more
+ * straight into a bufferevent's input while relaying; EOF and errors are
+ * left for the read event to find.
  *
  * Writes: io_send() writes straight to the socket when nothing is queued;
  * io_enable_write_idle() lets a new connection write without first arming
@@ -41,33 +43,30 @@ static void	 io_readcb(evutil_socket_t, short, void *);
 
 /*
  * The read event of a bufferevent under io_own_reads(): what libevent's
- * bufferevent_readcb does, minus the ioctl and the 4 KiB cap.
+ * bufferevent_readcb does, minus the ioctl and the 4 KiB cap. At most
+ * DOCKGATE_HIGH_WATER bytes wait unread in the input (a client's pipelined
+ * requests, say): at the bound the read event is taken off until reading
+ * is enabled again (bufferevent_enable(), io_enable_read()), which every
+ * path that goes on consuming the input does first.
  */
 static void
 io_readcb(evutil_socket_t fd, short what, void *arg)
 {
 	struct bufferevent	*bev = arg;
-	struct evbuffer		*in;
+	struct evbuffer		*in = bufferevent_get_input(bev);
 	bufferevent_data_cb	 readcb;
 	bufferevent_event_cb	 eventcb;
 	void			*cbarg;
-	size_t			 lo, hi, len, want = IO_READ_CHUNK;
+	size_t			 len, want = IO_READ_CHUNK;
 	ssize_t			 r;
 	int			 e;
 
-	bufferevent_getwatermark(bev, EV_READ, &lo, &hi);
-	in = bufferevent_get_input(bev);
-	len = evbuffer_get_length(in);
-	if (hi != 0) {
-		if (len >= hi) {
-			/* Setting the watermark again makes libevent suspend
-			 * reading until the input drains below it. */
-			bufferevent_setwatermark(bev, EV_READ, lo, hi);
-			return;
-		}
-		if (hi - len < want)
-			want = hi - len;
+	if ((len = evbuffer_get_length(in)) >= DOCKGATE_HIGH_WATER) {
+		event_del(&bev->ev_read);
+		return;
 	}
+	if (DOCKGATE_HIGH_WATER - len < want)
+		want = DOCKGATE_HIGH_WATER - len;
 	/* Into a shared buffer, then appended: the input gets a chain sized
 	 * to what came (a small request stays in malloc's fast caches). */
 	if ((r = read(fd, io_rbuf, want)) > 0) {
@@ -86,7 +85,7 @@ io_readcb(evutil_socket_t fd, short what, void *arg)
 	if (r > 0) {
 		/* Last: the callback may free bev (libevent defers that
 		 * while this event's callback runs). */
-		if (readcb != NULL && evbuffer_get_length(in) >= lo)
+		if (readcb != NULL)
 			readcb(bev, cbarg);
 		return;
 	}
@@ -96,6 +95,15 @@ io_readcb(evutil_socket_t fd, short what, void *arg)
 	if (eventcb != NULL)
 		eventcb(bev, BEV_EVENT_READING |
 		    (r == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), cbarg);
+}
+
+/* Make sure bev reads (again after the input bound); cheap when it does. */
+void
+io_enable_read(struct bufferevent *bev, int is_tls)
+{
+	if (is_tls || !(bufferevent_get_enabled(bev) & EV_READ) ||
+	    !event_pending(&bev->ev_read, EV_READ, NULL))
+		bufferevent_enable(bev, EV_READ);
 }
 
 /*

@@ -261,6 +261,7 @@ int	 eval_main(const char *, const char *, const struct address *, int,
 /* io.c */
 void	 io_own_reads(struct bufferevent *);
 void	 io_enable_write_idle(struct bufferevent *);
+void	 io_enable_read(struct bufferevent *, int);
 size_t	 io_pull(struct bufferevent *, int);
 void	 io_send(struct bufferevent *, int, struct evbuffer *);
 void	 io_send_engine(struct conn *, struct evbuffer *);

@@ -289,7 +289,7 @@ upstream_start(struct conn *c)
 	upstream_response_init(c);
 	if (fresh)
 		conn_timer_connect(c);
-	bufferevent_enable(c->up, EV_READ);
+	io_enable_read(c->up, c->up_tls);
 	return 0;
 }
 
