@@ -25,7 +25,7 @@ static void	 conn_readcb(struct bufferevent *, void *);
 static void	 conn_writecb(struct bufferevent *, void *);
 static void	 conn_eventcb(struct bufferevent *, short, void *);
 static void	 conn_timercb(evutil_socket_t, short, void *);
-static void	 conn_freecb(evutil_socket_t, short, void *);
+static void	 conn_freecb(struct conn *);
 static void	 conn_timer(struct conn *, enum conn_timer, int);
 static void	 conn_request_reset(struct conn *);
 static int	 conn_request_alloc(struct conn *);
@@ -204,17 +204,16 @@ conn_close(struct conn *c, const char *why)
 		bufferevent_free(c->client);
 		c->client = NULL;
 	}
-	evtimer_del(c->timer);
 	proxy->nconns--;
-	event_base_once(proxy->base, -1, EV_TIMEOUT, conn_freecb, c, &now);
+	/* The connection's own timer, due at once, frees it next turn. */
+	c->timer_kind = TIMER_FREE;
+	evtimer_add(c->timer, &now);
 }
 
 /* The deferred half of conn_close(): release everything the struct holds. */
 static void
-conn_freecb(evutil_socket_t fd, short ev, void *arg)
+conn_freecb(struct conn *c)
 {
-	struct conn	*c = arg;
-
 	conn_request_free(c);
 	if (c->lookup_body != NULL)
 		evbuffer_free(c->lookup_body);
@@ -326,6 +325,8 @@ conn_timer_arm(struct conn *c, uint64_t ms)
 static void
 conn_timer(struct conn *c, enum conn_timer kind, int seconds)
 {
+	if (c->dead)
+		return;		/* the timer frees the struct now */
 	c->timer_kind = TIMER_NONE;
 	if (kind == TIMER_NONE || seconds <= 0)
 		return;
@@ -371,6 +372,10 @@ conn_timercb(evutil_socket_t fd, short ev, void *arg)
 	uint64_t	 now;
 
 	c->timer_at = 0;
+	if (c->timer_kind == TIMER_FREE) {
+		conn_freecb(c);
+		return;
+	}
 	if (c->timer_kind == TIMER_NONE)
 		return;
 	if ((now = conn_now_ms()) < c->timer_due) {
@@ -410,6 +415,8 @@ conn_timercb(evutil_socket_t fd, short ev, void *arg)
 		break;
 	case TIMER_LINGER:
 		conn_close(c, NULL);
+		break;
+	case TIMER_FREE:
 		break;
 	case TIMER_NONE:
 		break;

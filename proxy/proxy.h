@@ -125,6 +125,7 @@ enum conn_timer {
 	TIMER_CONNECT,
 	TIMER_LOOKUP,
 	TIMER_LINGER,		/* bound on CONN_LINGER */
+	TIMER_FREE,		/* closed: free the struct (next turn) */
 };
 
 /*
