@@ -13,21 +13,46 @@
 
 #include "httpmsg.h"
 
-static int	 append(char **, const char *, size_t);
+static int	 append(struct httpmsg *, char **, const char *, size_t);
 static void	 json_escape(char *, size_t, const char *);
 
-/* Grow *dst by len bytes of src, keeping it NUL-terminated. */
+/*
+ * Grow *dst, the last string in m's buffer (NULL: start a new one), by len
+ * bytes of src, keeping it NUL-terminated. One buffer for all the names and
+ * values: a head costs a couple of allocations, not two per header.
+ */
 static int
-append(char **dst, const char *src, size_t len)
+append(struct httpmsg *m, char **dst, const char *src, size_t len)
 {
-	size_t	 old = *dst ? strlen(*dst) : 0;
-	char	*p;
+	size_t	 need = m->len + len + (*dst == NULL ? 1 : 0), size, i;
+	char	*nb;
 
-	if ((p = realloc(*dst, old + len + 1)) == NULL)
-		return -1;
-	memcpy(p + old, src, len);
-	p[old + len] = '\0';
-	*dst = p;
+	if (need > m->size) {
+		size = m->size ? m->size : 256;
+		while (size < need)
+			size *= 2;
+		if ((nb = malloc(size)) == NULL)
+			return -1;
+		if (m->len > 0)
+			memcpy(nb, m->buf, m->len);
+		for (i = 0; i < m->nhdr; i++) {
+			if (m->hdr[i].name != NULL)
+				m->hdr[i].name = nb + (m->hdr[i].name - m->buf);
+			if (m->hdr[i].value != NULL)
+				m->hdr[i].value = nb +
+				    (m->hdr[i].value - m->buf);
+		}
+		free(m->buf);
+		m->buf = nb;
+		m->size = size;
+	}
+	if (*dst == NULL)
+		*dst = m->buf + m->len;
+	else
+		m->len--;	/* over the NUL */
+	memcpy(m->buf + m->len, src, len);
+	m->len += len;
+	m->buf[m->len++] = '\0';
 	return 0;
 }
 
@@ -54,7 +79,7 @@ httpmsg_add_field(struct httpmsg *m, const char *at, size_t len)
 		m->nhdr++;
 		m->in_value = 0;
 	}
-	return append(&m->hdr[m->nhdr - 1].name, at, len);
+	return append(m, &m->hdr[m->nhdr - 1].name, at, len);
 }
 
 /* Take a header-value fragment for the last name. */
@@ -64,19 +89,14 @@ httpmsg_add_value(struct httpmsg *m, const char *at, size_t len)
 	if (m->nhdr == 0)
 		return -1;
 	m->in_value = 1;
-	return append(&m->hdr[m->nhdr - 1].value, at, len);
+	return append(m, &m->hdr[m->nhdr - 1].value, at, len);
 }
 
 /* Free every header and start over. */
 void
 httpmsg_clear(struct httpmsg *m)
 {
-	size_t	 i;
-
-	for (i = 0; i < m->nhdr; i++) {
-		free(m->hdr[i].name);
-		free(m->hdr[i].value);
-	}
+	free(m->buf);
 	free(m->hdr);
 	memset(m, 0, sizeof(*m));
 }

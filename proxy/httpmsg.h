@@ -21,6 +21,10 @@ struct httpmsg {
 	size_t			 cap;
 	int			 in_value;	/* last callback was a value */
 	int			 overflow;	/* too many headers */
+	char			*buf;		/* every name and value, each
+						   NUL-terminated, in order */
+	size_t			 len;
+	size_t			 size;
 };
 
 /* What the framing headers of a request say, after validation. */
