@@ -176,14 +176,13 @@ conn_accept_refuse(evutil_socket_t fd, int status, const char *why)
 }
 
 /*
- * Tear a connection down: free its sockets and timers now, and the struct on
- * the next loop turn, so callers up the stack may still test c->dead.
+ * Tear a connection down: free its sockets now, and the struct once the
+ * callbacks running now have returned, so callers up the stack may still
+ * test c->dead.
  */
 void
 conn_close(struct conn *c, const char *why)
 {
-	struct timeval	 now = { 0, 0 };
-
 	if (c->dead)
 		return;
 	/* A request that ends with its connection (a tunnel, a stream the
@@ -205,9 +204,11 @@ conn_close(struct conn *c, const char *why)
 		c->client = NULL;
 	}
 	proxy->nconns--;
-	/* The connection's own timer, due at once, frees it next turn. */
+	/* The connection's own timer, made active, frees it once the
+	 * callbacks running now have returned. */
+	evtimer_del(c->timer);
 	c->timer_kind = TIMER_FREE;
-	evtimer_add(c->timer, &now);
+	event_active(c->timer, EV_TIMEOUT, 1);
 }
 
 /* The deferred half of conn_close(): release everything the struct holds. */

@@ -159,7 +159,7 @@ struct conn {
 	TAILQ_ENTRY(conn)	 flush_entry;	/* on proxy->flushq */
 	int			 flush_queued;
 	uint64_t		 id;
-	int			 dead;		/* closed; freed next turn */
+	int			 dead;		/* closed; freed soon after */
 	enum conn_state		 state;
 	struct listener		*listener;
 	struct bufferevent	*client;
