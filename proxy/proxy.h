@@ -54,7 +54,7 @@ struct proxy {
 	const char		*protected_paths[16];	/* never bind sources */
 	char			 protected_buf[8][4096];
 	struct connlist		 conns;
-	struct connlist		 flushq;	/* engine writes held to the turn's end */
+	struct connlist		 flushq;	/* engine writes held (io.c) */
 	struct listenerlist	 listeners;
 	struct address		 upstream;
 	int			 upstream_given;
@@ -169,7 +169,7 @@ struct conn {
 	struct event		*timer;
 	enum conn_timer		 timer_kind;
 	uint64_t		 timer_due;	/* ms: the phase's deadline */
-	uint64_t		 timer_at;	/* ms: armed expiry; 0: not armed */
+	uint64_t		 timer_at;	/* ms: armed expiry, or 0 */
 
 	/* Peer identity. */
 	int			 has_cred;
