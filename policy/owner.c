@@ -220,6 +220,33 @@ owner_filter_maps(json_t *j)
 	return (0);
 }
 
+/* Query parameter name as a JSON object, an empty one when absent: EV_OK
+ * with *out (a new reference), else the refusal. */
+static int
+owner_param_object(struct eval *ev, const char *name, json_t **out)
+{
+	const char	*v;
+	json_error_t	 jerr;
+	json_t		*j;
+
+	*out = NULL;
+	if (ev_param(ev, name, &v) != EV_OK)
+		return (EV_DONE);
+	if (v != NULL && v[0] != '\0') {
+		j = jf_loadb(v, strlen(v), JSON_REJECT_DUPLICATES, &jerr);
+		if (j == NULL && jf_oom_error(&jerr))
+			return (ev_deny(ev, 500, "internal", "out of memory"));
+	} else if ((j = json_object()) == NULL)
+		return (ev_deny(ev, 500, "internal", "out of memory"));
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return (ev_malformed(ev, "the %s parameter is not a JSON"
+		    " object", name));
+	}
+	*out = j;
+	return (EV_OK);
+}
+
 /* Forward the request with query parameter name set to value (given once,
  * last); value NULL means out of memory. */
 static int
@@ -255,25 +282,12 @@ static int
 owner_filter(struct eval *ev)
 {
 	const struct policy_req	*req = ev->req;
-	const char		*f;
 	char			 want[300], *nf;
-	json_error_t		 jerr;
 	json_t			*j, *label;
 	int			 rc;
 
-	if (ev_param(ev, "filters", &f) != EV_OK)
+	if (owner_param_object(ev, "filters", &j) != EV_OK)
 		return (EV_DONE);
-	if (f != NULL && f[0] != '\0') {
-		j = jf_loadb(f, strlen(f), JSON_REJECT_DUPLICATES, &jerr);
-		if (j == NULL && jf_oom_error(&jerr))
-			return (ev_deny(ev, 500, "internal", "out of memory"));
-	} else if ((j = json_object()) == NULL)
-		return (ev_deny(ev, 500, "internal", "out of memory"));
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return (ev_malformed(ev, "the filters parameter is not a JSON"
-		    " object"));
-	}
 	snprintf(want, sizeof(want), OWNER_LABEL "=%s", req->owner);
 	label = json_object_get(j, "label");
 	if (label == NULL && owner_filter_maps(j))
@@ -308,27 +322,15 @@ owner_filter(struct eval *ev)
 int
 owner_build_labels(struct eval *ev)
 {
-	const char	*v;
 	char		*nl;
-	json_error_t	 jerr;
 	json_t		*j, *cur, *prof;
 	int		 rc;
 
 	if (!ev->pr->ownership)
 		return (EV_OK);
-	if (owner_known(ev) != EV_OK || ev_param(ev, "labels", &v) != EV_OK)
+	if (owner_known(ev) != EV_OK ||
+	    owner_param_object(ev, "labels", &j) != EV_OK)
 		return (EV_DONE);
-	if (v != NULL && v[0] != '\0') {
-		j = jf_loadb(v, strlen(v), JSON_REJECT_DUPLICATES, &jerr);
-		if (j == NULL && jf_oom_error(&jerr))
-			return (ev_deny(ev, 500, "internal", "out of memory"));
-	} else if ((j = json_object()) == NULL)
-		return (ev_deny(ev, 500, "internal", "out of memory"));
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return (ev_malformed(ev, "the labels parameter is not a JSON"
-		    " object"));
-	}
 	cur = json_object_get(j, OWNER_LABEL);
 	prof = json_object_get(j, PROFILE_LABEL);
 	if (json_is_string(cur) && json_is_string(prof) &&
