@@ -739,6 +739,8 @@ create_split(struct eval *ev, const struct jn *body, json_t *cfg, json_t *top,
 			    " or in two spellings", prev, k,
 			    sch[s]->fields[idx].name));
 		seen[s][idx] = k;
+		if (jf_zero_dropped(sch[s], idx, v))
+			continue;
 		root.up = NULL;
 		root.s = sch[s]->fields[idx].name;
 		root.idx = 0;

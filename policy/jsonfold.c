@@ -206,6 +206,30 @@ jf_field_index_jn(const struct jf_schema *s, const struct jn *v)
 	return (jf_field_index_key(s, &k));
 }
 
+/*
+ * Is v the Go zero value of field idx, which the engine cannot tell from
+ * an absent key (a plain scalar, not a pointer, of a zero_drop schema)? Such
+ * a value is left out of the canonical body: the engine decodes the same
+ * struct, and the body decided on and forwarded is smaller.
+ */
+int
+jf_zero_dropped(const struct jf_schema *s, size_t idx, const struct jn *v)
+{
+	if (!s->zero_drop)
+		return (0);
+	switch (s->fields[idx].type) {
+	case JF_BOOL:
+		return (v->type == JN_FALSE);
+	case JF_INT:
+	case JF_UINT:
+		return (v->type == JN_INT && v->u.i == 0);
+	case JF_STR:
+		return (v->type == JN_STR && v->n == 0);
+	default:
+		return (0);
+	}
+}
+
 /* The index of the field key lands on, or -1. */
 int
 jf_field_index(const struct jf_schema *s, const char *key)
@@ -997,11 +1021,13 @@ jf_canon_value(struct eval *ev, const struct jf_field *f, const struct jn *v,
 		return (EV_OK);
 	switch (f->type) {
 	case JF_BOOL:
+	case JF_PBOOL:
 		if (v->type != JN_TRUE && v->type != JN_FALSE)
 			return (jf_type_error(ev, path, "true or false"));
 		*out = json_boolean(v->type == JN_TRUE);
 		return (EV_OK);
 	case JF_INT:
+	case JF_PINT:
 	case JF_UINT:
 		if (v->type != JN_INT || (f->type == JF_UINT && v->u.i < 0))
 			return (jf_type_error(ev, path, "an integer"));
@@ -1167,6 +1193,8 @@ jf_canon_jn(struct eval *ev, const struct jf_schema *s, const struct jn *in,
 			    seen[idx], v->key, s->fields[idx].name));
 		}
 		seen[idx] = v->key;
+		if (jf_zero_dropped(s, idx, v))
+			continue;
 		if (jf_canon_value(ev, &s->fields[idx], v, &p, &c) != EV_OK) {
 			json_decref(o);
 			return (EV_DONE);

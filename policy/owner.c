@@ -456,7 +456,7 @@ owner_connect(struct eval *ev)
 	static const struct jf_field	 f[] = { { "Container", JF_STR, NULL },
 	    { "EndpointConfig", JF_ANY, NULL }, { "Force", JF_BOOL, NULL } };
 	static const struct jf_schema	 s = { "NetworkConnect", f, 3, 1,
-	    NULL };
+	    NULL, 0 };
 	json_t				*body, *c = NULL;
 	const char			*id;
 	char				 buf[256];

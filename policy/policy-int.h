@@ -179,7 +179,9 @@ int		 hostpath_is_engine_socket(const char *, const char *const *);
 /* jsonfold.c */
 enum jf_type {
 	JF_BOOL,
+	JF_PBOOL,	/* *bool: false is not absent */
 	JF_INT,
+	JF_PINT,	/* *int64: 0 is not absent */
 	JF_UINT,
 	JF_STR,
 	JF_STRLIST,	/* []string */
@@ -214,6 +216,7 @@ struct jf_schema {
 	size_t			 nfields;
 	int			 unknown_deny;	/* else unknown keys dropped */
 	struct jf_lookup	*lookup;	/* NULL: scanned in turn */
+	int			 zero_drop;	/* 0, "", false left out */
 };
 
 /*
@@ -270,6 +273,8 @@ int		 jf_field_index(const struct jf_schema *, const char *);
 int		 jf_field_index_key(const struct jf_schema *,
 		    const struct jf_key *);
 int		 jf_field_index_jn(const struct jf_schema *,
+		    const struct jn *);
+int		 jf_zero_dropped(const struct jf_schema *, size_t,
 		    const struct jn *);
 void		 jf_cache_clear(struct eval *);
 int		 jf_canon(struct eval *, const struct jf_schema *, json_t *,

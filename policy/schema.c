@@ -3,7 +3,10 @@
  * api/types: container Config, HostConfig (with Resources), mount.Mount,
  * NetworkingConfig, UpdateConfig, ExecConfig, volume and network create.
  * A field listed here is known; whether it is allowed is decided in
- * create.c, mounts.c and objects.c.
+ * create.c, mounts.c and objects.c. JF_PBOOL and JF_PINT are Go pointers
+ * (*bool, *int64): their zero is not the engine's "absent". In schemas
+ * marked zero_drop, a plain field's zero value (0, "", false) is left out
+ * of the canonical body: the engine decodes the same struct without it.
  */
 #include "config.h"
 
@@ -20,7 +23,7 @@ static const struct jf_field driver_config_fields[] = {
 static struct jf_lookup schema_driver_config_lookup;
 static const struct jf_schema schema_driver_config = {
 	"DriverConfig", driver_config_fields, NF(driver_config_fields), 1,
-	&schema_driver_config_lookup
+	&schema_driver_config_lookup, 0
 };
 
 static const struct jf_field bind_options_fields[] = {
@@ -33,7 +36,7 @@ static const struct jf_field bind_options_fields[] = {
 static struct jf_lookup schema_bind_options_lookup;
 static const struct jf_schema schema_bind_options = {
 	"BindOptions", bind_options_fields, NF(bind_options_fields), 1,
-	&schema_bind_options_lookup
+	&schema_bind_options_lookup, 0
 };
 
 static const struct jf_field volume_options_fields[] = {
@@ -45,7 +48,7 @@ static const struct jf_field volume_options_fields[] = {
 static struct jf_lookup schema_volume_options_lookup;
 static const struct jf_schema schema_volume_options = {
 	"VolumeOptions", volume_options_fields, NF(volume_options_fields), 1,
-	&schema_volume_options_lookup
+	&schema_volume_options_lookup, 0
 };
 
 static const struct jf_field tmpfs_options_fields[] = {
@@ -56,7 +59,7 @@ static const struct jf_field tmpfs_options_fields[] = {
 static struct jf_lookup schema_tmpfs_options_lookup;
 static const struct jf_schema schema_tmpfs_options = {
 	"TmpfsOptions", tmpfs_options_fields, NF(tmpfs_options_fields), 1,
-	&schema_tmpfs_options_lookup
+	&schema_tmpfs_options_lookup, 0
 };
 
 static const struct jf_field mount_fields[] = {
@@ -73,7 +76,7 @@ static const struct jf_field mount_fields[] = {
 static struct jf_lookup schema_mount_lookup;
 const struct jf_schema schema_mount = {
 	"Mount", mount_fields, NF(mount_fields), 1,
-	&schema_mount_lookup
+	&schema_mount_lookup, 0
 };
 
 static const struct jf_field log_config_fields[] = {
@@ -83,7 +86,7 @@ static const struct jf_field log_config_fields[] = {
 static struct jf_lookup schema_log_config_lookup;
 static const struct jf_schema schema_log_config = {
 	"LogConfig", log_config_fields, NF(log_config_fields), 1,
-	&schema_log_config_lookup
+	&schema_log_config_lookup, 1
 };
 
 static const struct jf_field restart_fields[] = {
@@ -93,7 +96,7 @@ static const struct jf_field restart_fields[] = {
 static struct jf_lookup schema_restart_lookup;
 static const struct jf_schema schema_restart = {
 	"RestartPolicy", restart_fields, NF(restart_fields), 1,
-	&schema_restart_lookup
+	&schema_restart_lookup, 1
 };
 
 static const struct jf_field port_binding_fields[] = {
@@ -103,7 +106,7 @@ static const struct jf_field port_binding_fields[] = {
 static struct jf_lookup schema_port_binding_lookup;
 static const struct jf_schema schema_port_binding = {
 	"PortBinding", port_binding_fields, NF(port_binding_fields), 1,
-	&schema_port_binding_lookup
+	&schema_port_binding_lookup, 0
 };
 
 /* Resources (embedded in HostConfig, and UpdateConfig). */
@@ -131,9 +134,9 @@ static const struct jf_schema schema_port_binding = {
 	{ "KernelMemoryTCP", JF_INT, NULL }, \
 	{ "MemoryReservation", JF_INT, NULL }, \
 	{ "MemorySwap", JF_INT, NULL }, \
-	{ "MemorySwappiness", JF_INT, NULL }, \
-	{ "OomKillDisable", JF_BOOL, NULL }, \
-	{ "PidsLimit", JF_INT, NULL }, \
+	{ "MemorySwappiness", JF_PINT, NULL }, \
+	{ "OomKillDisable", JF_PBOOL, NULL }, \
+	{ "PidsLimit", JF_PINT, NULL }, \
 	{ "Ulimits", JF_ANY, NULL }, \
 	{ "CpuCount", JF_INT, NULL }, \
 	{ "CpuPercent", JF_INT, NULL }, \
@@ -181,12 +184,12 @@ static const struct jf_field hostconfig_fields[] = {
 	{ "Mounts", JF_OBJLIST, &schema_mount },
 	{ "MaskedPaths", JF_STRLIST, NULL },
 	{ "ReadonlyPaths", JF_STRLIST, NULL },
-	{ "Init", JF_BOOL, NULL },
+	{ "Init", JF_PBOOL, NULL },
 };
 static struct jf_lookup schema_hostconfig_lookup;
 const struct jf_schema schema_hostconfig = {
 	"HostConfig", hostconfig_fields, NF(hostconfig_fields), 1,
-	&schema_hostconfig_lookup
+	&schema_hostconfig_lookup, 1
 };
 
 static const struct jf_field config_fields[] = {
@@ -213,13 +216,13 @@ static const struct jf_field config_fields[] = {
 	{ "OnBuild", JF_STRLIST, NULL },
 	{ "Labels", JF_STRMAP, NULL },
 	{ "StopSignal", JF_STR, NULL },
-	{ "StopTimeout", JF_INT, NULL },
+	{ "StopTimeout", JF_PINT, NULL },
 	{ "Shell", JF_STRSLICE, NULL },
 };
 static struct jf_lookup schema_config_lookup;
 const struct jf_schema schema_config = {
 	"Config", config_fields, NF(config_fields), 1,
-	&schema_config_lookup
+	&schema_config_lookup, 1
 };
 
 static const struct jf_field endpoint_fields[] = {
@@ -242,7 +245,7 @@ static const struct jf_field endpoint_fields[] = {
 static struct jf_lookup schema_endpoint_lookup;
 static const struct jf_schema schema_endpoint = {
 	"EndpointSettings", endpoint_fields, NF(endpoint_fields), 1,
-	&schema_endpoint_lookup
+	&schema_endpoint_lookup, 0
 };
 
 static const struct jf_field networking_fields[] = {
@@ -251,7 +254,7 @@ static const struct jf_field networking_fields[] = {
 static struct jf_lookup schema_networking_lookup;
 const struct jf_schema schema_networking = {
 	"NetworkingConfig", networking_fields, NF(networking_fields), 1,
-	&schema_networking_lookup
+	&schema_networking_lookup, 0
 };
 
 static const struct jf_field update_fields[] = {
@@ -261,7 +264,7 @@ static const struct jf_field update_fields[] = {
 static struct jf_lookup schema_update_lookup;
 const struct jf_schema schema_update = {
 	"UpdateConfig", update_fields, NF(update_fields), 1,
-	&schema_update_lookup
+	&schema_update_lookup, 0
 };
 
 static const struct jf_field exec_fields[] = {
@@ -281,7 +284,7 @@ static const struct jf_field exec_fields[] = {
 static struct jf_lookup schema_exec_lookup;
 const struct jf_schema schema_exec = {
 	"ExecConfig", exec_fields, NF(exec_fields), 1,
-	&schema_exec_lookup
+	&schema_exec_lookup, 0
 };
 
 static const struct jf_field volume_create_fields[] = {
@@ -294,7 +297,7 @@ static const struct jf_field volume_create_fields[] = {
 static struct jf_lookup schema_volume_create_lookup;
 const struct jf_schema schema_volume_create = {
 	"VolumeCreate", volume_create_fields, NF(volume_create_fields), 1,
-	&schema_volume_create_lookup
+	&schema_volume_create_lookup, 0
 };
 
 static const struct jf_field network_create_fields[] = {
@@ -302,8 +305,8 @@ static const struct jf_field network_create_fields[] = {
 	{ "CheckDuplicate", JF_BOOL, NULL },
 	{ "Driver", JF_STR, NULL },
 	{ "Scope", JF_STR, NULL },
-	{ "EnableIPv4", JF_BOOL, NULL },
-	{ "EnableIPv6", JF_BOOL, NULL },
+	{ "EnableIPv4", JF_PBOOL, NULL },
+	{ "EnableIPv6", JF_PBOOL, NULL },
 	{ "IPAM", JF_ANY, NULL },
 	{ "Internal", JF_BOOL, NULL },
 	{ "Attachable", JF_BOOL, NULL },
@@ -316,7 +319,7 @@ static const struct jf_field network_create_fields[] = {
 static struct jf_lookup schema_network_create_lookup;
 const struct jf_schema schema_network_create = {
 	"NetworkCreate", network_create_fields, NF(network_create_fields), 1,
-	&schema_network_create_lookup
+	&schema_network_create_lookup, 0
 };
 
 /* The create body's wrapper fields (runconfig ContainerConfigWrapper). */
@@ -328,7 +331,7 @@ static const struct jf_field create_wrapper_fields[] = {
 static struct jf_lookup schema_create_wrapper_lookup;
 const struct jf_schema schema_create_wrapper = {
 	"ContainerConfigWrapper", create_wrapper_fields,
-	NF(create_wrapper_fields), 1, &schema_create_wrapper_lookup
+	NF(create_wrapper_fields), 1, &schema_create_wrapper_lookup, 0
 };
 
 /* Every schema above: their lookups are built once (jsonfold.c). */
