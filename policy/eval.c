@@ -276,8 +276,7 @@ ev_dump_string(struct ev_buf *o, const char *s, size_t len)
 	ev_buf_putc(o, '"');
 	while (p < end) {
 		run = p;
-		while (p < end && *p >= 0x20 && *p != '"' && *p != '\\')
-			p++;
+		p += jf_plain_run(p, end, 0);
 		if (p > run)
 			ev_buf_put(o, (const char *)run, p - run);
 		if (p == end)
@@ -340,7 +339,7 @@ ev_dump_int(struct ev_buf *o, json_int_t v)
 static void
 ev_dump(struct ev_buf *o, json_t *j)
 {
-	const char	*k;
+	void		*it;
 	json_t		*v;
 	size_t		 i;
 	char		*s;
@@ -350,13 +349,15 @@ ev_dump(struct ev_buf *o, json_t *j)
 	case JSON_OBJECT:
 		ev_buf_putc(o, '{');
 		first = 1;
-		json_object_foreach(j, k, v) {
+		for (it = json_object_iter(j); it != NULL;
+		    it = json_object_iter_next(j, it)) {
 			if (!first)
 				ev_buf_putc(o, ',');
 			first = 0;
-			ev_dump_string(o, k, strlen(k));
+			ev_dump_string(o, json_object_iter_key(it),
+			    json_object_iter_key_len(it));
 			ev_buf_putc(o, ':');
-			ev_dump(o, v);
+			ev_dump(o, json_object_iter_value(it));
 		}
 		ev_buf_putc(o, '}');
 		break;

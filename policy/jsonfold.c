@@ -85,9 +85,7 @@ jf_lookup_build(const struct jf_schema *s)
 		    slot = (slot + 1) & (JF_LOOKUP_SLOTS - 1))
 			;
 		lk->slot[slot] = (unsigned char)(i + 1);
-		h = 2166136261u;
-		for (l = 0; n[l] != '\0'; l++)
-			h = jf_hash_step(h, (unsigned char)n[l]);
+		h = jn_hash(n, strlen(n));
 		for (slot = h & (JF_LOOKUP_SLOTS - 1); lk->exact[slot] != 0;
 		    slot = (slot + 1) & (JF_LOOKUP_SLOTS - 1))
 			;
@@ -330,25 +328,22 @@ jn_arena_free(struct jn_arena *a)
 	jn_arena_init(a);
 }
 
-/* n bytes from the arena (8-aligned); NULL when memory ran out. */
+/* jn_alloc() when the current block is full: n (8-aligned) bytes from
+ * a new chunk; NULL when memory ran out. */
 void *
-jn_alloc(struct jn_arena *a, size_t n)
+jn_alloc_chunk(struct jn_arena *a, size_t n)
 {
 	struct jn_chunk	*c;
 	size_t		 sz;
 	void		*p;
 
-	n = (n + 7) & ~(size_t)7;
-	if ((size_t)(a->end - a->cur) < n) {
-		sz = n + 16 > 32768 ? n + 16 : 32768;
-		if ((c = malloc(sz + sizeof(*c) + 16)) == NULL)
-			return (NULL);
-		c->next = a->chunks;
-		a->chunks = c;
-		a->cur = (char *)(((uintptr_t)(c + 1) + 15) &
-		    ~(uintptr_t)15);
-		a->end = a->cur + sz;
-	}
+	sz = n + 16 > 32768 ? n + 16 : 32768;
+	if ((c = malloc(sz + sizeof(*c) + 16)) == NULL)
+		return (NULL);
+	c->next = a->chunks;
+	a->chunks = c;
+	a->cur = (char *)(((uintptr_t)(c + 1) + 15) & ~(uintptr_t)15);
+	a->end = a->cur + sz;
 	p = a->cur;
 	a->cur += n;
 	return (p);
@@ -367,15 +362,23 @@ jn_new(struct jn_arena *a, int type)
 	return (n);
 }
 
-/* FNV-1a of a key, for duplicate checks. */
+/*
+ * The hash of a key, for duplicate checks and exact field lookups: its
+ * length and its first and last eight bytes mixed (keys are short; a
+ * collision only costs a comparison).
+ */
 unsigned int
 jn_hash(const char *s, size_t n)
 {
-	unsigned int	h = 2166136261u;
+	uint64_t	a = 0, b = 0, h;
 
-	while (n-- > 0)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return (h);
+	if (n >= 8) {
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+	} else
+		memcpy(&a, s, n);
+	h = (a ^ (b * 0x9e3779b97f4a7c15ULL) ^ n) * 0xff51afd7ed558ccdULL;
+	return ((unsigned int)(h >> 32));
 }
 
 /* A jansson tree as a jn tree (for jf_canon()). */
@@ -511,10 +514,11 @@ struct jp {
 static inline void
 jp_ws(struct jp *jp)
 {
-	while (jp->p < jp->end && (*jp->p == ' ' || *jp->p == '\n' ||
-	    *jp->p == '\r' || *jp->p == '\t'))
+	while (jp->p < jp->end && *jp->p <= ' ' && (*jp->p == ' ' ||
+	    *jp->p == '\n' || *jp->p == '\r' || *jp->p == '\t'))
 		jp->p++;
 }
+
 
 static int
 jp_hex4(const unsigned char *p, unsigned int *v)
@@ -577,9 +581,7 @@ jp_string(struct jp *jp, const char **out, size_t *len)
 	unsigned int		 u, u2;
 	size_t			 n;
 
-	while (p < end && *p != '"' && *p != '\\' && *p >= 0x20 &&
-	    *p < 0x80)
-		p++;
+	p += jf_plain_run(p, end, 1);
 	if (p < end && *p == '"') {
 		n = p - start;
 		if ((o = jn_alloc(jp->a, n + 1)) == NULL)

@@ -5,6 +5,8 @@
 #define DOCKGATE_POLICY_INT_H
 
 #include <stdarg.h>
+#include <stdint.h>
+#include <string.h>
 #include <jansson.h>
 
 #include "policy.h"
@@ -287,11 +289,63 @@ json_t		*jf_parse(struct eval *, int);
 void		 jn_arena_init(struct jn_arena *);
 void		 jn_arena_free(struct jn_arena *);
 struct jn	*jn_parse(struct eval *, struct jn_arena *, int);
-void		*jn_alloc(struct jn_arena *, size_t);
+void		*jn_alloc_chunk(struct jn_arena *, size_t);
 struct jn	*jn_new(struct jn_arena *, int);
 unsigned int	 jn_hash(const char *, size_t);
 struct jn	*jn_from_json(struct jn_arena *, json_t *);
 json_t		*jn_to_json(const struct jn *);
+
+/* n bytes from the arena (8-aligned); NULL when memory ran out. */
+static inline void *
+jn_alloc(struct jn_arena *a, size_t n)
+{
+	void	*p;
+
+	n = (n + 7) & ~(size_t)7;
+	if ((size_t)(a->end - a->cur) < n)
+		return (jn_alloc_chunk(a, n));
+	p = a->cur;
+	a->cur += n;
+	return (p);
+}
+
+/*
+ * Length of the run of plain string bytes at p: no control byte, '"' or
+ * '\\', and no byte >= 0x80 when high_stops. Eight at a time while
+ * eight are left: each stop byte is found exactly (bit 7 of its lane),
+ * the first by its position.
+ */
+static inline size_t
+jf_plain_run(const unsigned char *p, const unsigned char *end, int high_stops)
+{
+	const uint64_t		 low7 = 0x7f7f7f7f7f7f7f7fULL;
+	const uint64_t		 ones = 0x0101010101010101ULL;
+	const unsigned char	*s = p;
+	uint64_t		 w, q, b, stop;
+
+	while (end - p >= 8) {
+		memcpy(&w, p, 8);
+		q = w ^ (ones * '"');
+		b = w ^ (ones * '\\');
+		stop = ~((((q & low7) + low7) | q | low7) &
+		    (((b & low7) + low7) | b | low7) &
+		    (((w & low7) + ones * (0x80 - 0x20)) | w | low7));
+		if (high_stops)
+			stop |= w & ~low7;
+		if (stop != 0) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+			return ((p - s) + (__builtin_ctzll(stop) >> 3));
+#else
+			break;
+#endif
+		}
+		p += 8;
+	}
+	while (p < end && *p != '"' && *p != '\\' && *p >= 0x20 &&
+	    (*p < 0x80 || !high_stops))
+		p++;
+	return (p - s);
+}
 
 /* jsonload.c: json_loadb()'s answers, out of memory told apart */
 struct jn	*jn_load(struct jn_arena *, const void *, size_t, int,
