@@ -719,6 +719,7 @@ create_split(struct eval *ev, const struct jn *body, json_t *cfg, json_t *top,
 	    &schema_config, &schema_hostconfig };
 	const struct jn		*v;
 	struct jf_path		 root;
+	struct jf_key		 fk;
 	json_t			*c, *dst;
 	size_t			 s;
 	int			 idx = -1;
@@ -726,9 +727,18 @@ create_split(struct eval *ev, const struct jn *body, json_t *cfg, json_t *top,
 	memset(seen, 0, sizeof(seen));
 	for (v = body->u.kid; v != NULL; v = v->next) {
 		k = v->key;
+		/* No two fields of the three fold alike (check_policy), so
+		 * an exact spelling anywhere is the field; else fold once. */
 		for (s = 0; s < 3; s++)
-			if ((idx = jf_field_index_jn(sch[s], v)) != -1)
+			if ((idx = jf_field_index_exact(sch[s], v)) != -1)
 				break;
+		if (s == 3) {
+			jf_key_fold(k, &fk);
+			for (s = 0; s < 3; s++)
+				if ((idx = jf_field_index_key(sch[s],
+				    &fk)) != -1)
+					break;
+		}
 		if (s == 3)
 			return (ev_deny(ev, 403, "unknown_field", "unknown"
 			    " field %s: not on dockgate's list of known"

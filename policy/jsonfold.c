@@ -175,31 +175,42 @@ jf_field_index_key(const struct jf_schema *s, const struct jf_key *k)
 }
 
 /*
- * The index of the field a parsed key lands on, or -1. A key spelled
- * exactly as a field (what clients send) is found by the hash the parser
- * took; any other spelling is folded. Same answer as jf_field_index().
+ * The index of the field a parsed key spelled exactly as a field's name
+ * lands on (what clients send), found by the hash the parser took; -1
+ * when it is no field's exact spelling (it may still fold to one).
  */
 int
-jf_field_index_jn(const struct jf_schema *s, const struct jn *v)
+jf_field_index_exact(const struct jf_schema *s, const struct jn *v)
 {
 	const struct jf_lookup	*lk = s->lookup;
-	struct jf_key		 k;
 	unsigned int		 slot;
 	size_t			 i;
 
-	if (lk != NULL && s->nfields <= 128) {
-		pthread_once(&jf_lookup_once, jf_lookup_init);
-		if (lk->exact_ok)
-			for (slot = v->keyhash & (JF_LOOKUP_SLOTS - 1);
-			    lk->exact[slot] != 0;
-			    slot = (slot + 1) & (JF_LOOKUP_SLOTS - 1)) {
-				i = lk->exact[slot] - 1;
-				if (lk->len[i] == v->keylen &&
-				    memcmp(s->fields[i].name, v->key,
-				    v->keylen) == 0)
-					return ((int)i);
-			}
+	if (lk == NULL || s->nfields > 128)
+		return (-1);
+	pthread_once(&jf_lookup_once, jf_lookup_init);
+	if (!lk->exact_ok)
+		return (-1);
+	for (slot = v->keyhash & (JF_LOOKUP_SLOTS - 1); lk->exact[slot] != 0;
+	    slot = (slot + 1) & (JF_LOOKUP_SLOTS - 1)) {
+		i = lk->exact[slot] - 1;
+		if (lk->len[i] == v->keylen &&
+		    memcmp(s->fields[i].name, v->key, v->keylen) == 0)
+			return ((int)i);
 	}
+	return (-1);
+}
+
+/* The index of the field a parsed key lands on, or -1 (the same answer
+ * as jf_field_index()). */
+int
+jf_field_index_jn(const struct jf_schema *s, const struct jn *v)
+{
+	struct jf_key	k;
+	int		idx;
+
+	if ((idx = jf_field_index_exact(s, v)) != -1)
+		return (idx);
 	jf_key_fold(v->key, &k);
 	return (jf_field_index_key(s, &k));
 }
@@ -385,6 +396,7 @@ jn_hash(const char *s, size_t n)
 struct jn *
 jn_from_json(struct jn_arena *a, json_t *j)
 {
+	struct jn_members m;
 	struct jn	*n, *c, **tail;
 	const char	*k;
 	char		*s;
@@ -396,7 +408,7 @@ jn_from_json(struct jn_arena *a, json_t *j)
 		n = jn_new(a, JN_OBJ);
 		if (n == NULL)
 			return (NULL);
-		tail = &n->u.kid;
+		jn_members_init(&m, n);
 		json_object_foreach(j, k, v) {
 			if ((c = jn_from_json(a, v)) == NULL)
 				return (NULL);
@@ -404,12 +416,7 @@ jn_from_json(struct jn_arena *a, json_t *j)
 			if ((s = jn_alloc(a, l + 1)) == NULL)
 				return (NULL);
 			memcpy(s, k, l + 1);
-			c->key = s;
-			c->keylen = l;
-			c->keyhash = jn_hash(s, l);
-			*tail = c;
-			tail = &c->next;
-			n->n++;
+			jn_members_add(&m, c, s, l, jn_hash(s, l));
 		}
 		return (n);
 	case JSON_ARRAY:
@@ -697,15 +704,15 @@ static struct jn	*jp_value(struct jp *);
 static struct jn *
 jp_object(struct jp *jp)
 {
-	struct jn	*n, *c, *prev, **tail;
-	const char	*k;
-	size_t		 kl;
-	unsigned int	 h;
-	uint64_t	 bloom[4] = { 0, 0, 0, 0 };
+	struct jn_members	 m;
+	struct jn		*n, *c;
+	const char		*k;
+	size_t			 kl;
+	unsigned int		 h;
 
 	if ((n = jn_new(jp->a, JN_OBJ)) == NULL)
 		return (NULL);
-	tail = &n->u.kid;
+	jn_members_init(&m, n);
 	jp->p++;
 	jp_ws(jp);
 	if (jp->p < jp->end && *jp->p == '}') {
@@ -723,19 +730,9 @@ jp_object(struct jp *jp)
 		if ((c = jp_value(jp)) == NULL)
 			return (NULL);
 		h = jn_hash(k, kl);
-		if (bloom[(h >> 6) & 3] & ((uint64_t)1 << (h & 63))) {
-			for (prev = n->u.kid; prev != NULL; prev = prev->next)
-				if (prev->keyhash == h && prev->keylen == kl &&
-				    memcmp(prev->key, k, kl) == 0)
-					return (NULL);	/* duplicate key */
-		}
-		bloom[(h >> 6) & 3] |= (uint64_t)1 << (h & 63);
-		c->key = k;
-		c->keylen = kl;
-		c->keyhash = h;
-		*tail = c;
-		tail = &c->next;
-		n->n++;
+		if (jn_members_find(&m, k, kl, h) != NULL)
+			return (NULL);	/* duplicate key */
+		jn_members_add(&m, c, k, kl, h);
 		jp_ws(jp);
 		if (jp->p >= jp->end)
 			return (NULL);

@@ -564,15 +564,15 @@ static struct jn	*jl_value(struct jl *);
 static struct jn *
 jl_object(struct jl *l)
 {
-	struct jn	*n, *c, *prev, **tail;
-	const char	*k;
-	size_t		 kl;
-	unsigned int	 h;
-	uint64_t	 bloom[4] = { 0, 0, 0, 0 };
+	struct jn_members	 m;
+	struct jn		*n, *c, *prev;
+	const char		*k;
+	size_t			 kl;
+	unsigned int		 h;
 
 	if ((n = jl_new(l, JN_OBJ)) == NULL)
 		return (NULL);
-	tail = &n->u.kid;
+	jn_members_init(&m, n);
 	jl_scan(l);
 	if (l->token == '}')
 		return (n);
@@ -590,12 +590,7 @@ jl_object(struct jl *l)
 			return (NULL);
 		}
 		h = jn_hash(k, kl);
-		prev = NULL;
-		if (bloom[(h >> 6) & 3] & ((uint64_t)1 << (h & 63)))
-			for (prev = n->u.kid; prev != NULL; prev = prev->next)
-				if (prev->keyhash == h && prev->keylen == kl &&
-				    memcmp(prev->key, k, kl) == 0)
-					break;
+		prev = jn_members_find(&m, k, kl, h);
 		if (prev != NULL && (l->flags & JSON_REJECT_DUPLICATES)) {
 			jl_error(l, json_error_duplicate_key,
 			    "duplicate object key");
@@ -614,15 +609,8 @@ jl_object(struct jl *l)
 			prev->type = c->type;
 			prev->n = c->n;
 			prev->u = c->u;
-		} else {
-			bloom[(h >> 6) & 3] |= (uint64_t)1 << (h & 63);
-			c->key = k;
-			c->keylen = kl;
-			c->keyhash = h;
-			*tail = c;
-			tail = &c->next;
-			n->n++;
-		}
+		} else
+			jn_members_add(&m, c, k, kl, h);
 		jl_scan(l);
 		if (l->token != ',')
 			break;

@@ -250,6 +250,13 @@ struct jn_arena {
 	struct jn_chunk	*chunks;
 	char		 first[12288] __attribute__((__aligned__(16)));
 };
+/* An object's members as a reader appends them: duplicate keys found
+ * by hash, with a small bloom filter in front. */
+struct jn_members {
+	struct jn	*obj;
+	struct jn	**tail;
+	uint64_t	 bloom[4];
+};
 /* A key path, formatted only when an error names it. */
 struct jf_path {
 	const struct jf_path	*up;
@@ -275,6 +282,8 @@ int		 jf_field_index(const struct jf_schema *, const char *);
 int		 jf_field_index_key(const struct jf_schema *,
 		    const struct jf_key *);
 int		 jf_field_index_jn(const struct jf_schema *,
+		    const struct jn *);
+int		 jf_field_index_exact(const struct jf_schema *,
 		    const struct jn *);
 int		 jf_zero_dropped(const struct jf_schema *, size_t,
 		    const struct jn *);
@@ -345,6 +354,45 @@ jf_plain_run(const unsigned char *p, const unsigned char *end, int high_stops)
 	    (*p < 0x80 || !high_stops))
 		p++;
 	return (p - s);
+}
+
+/* Start appending members to the object obj. */
+static inline void
+jn_members_init(struct jn_members *m, struct jn *obj)
+{
+	m->obj = obj;
+	m->tail = &obj->u.kid;
+	memset(m->bloom, 0, sizeof(m->bloom));
+}
+
+/* The member already under key k (hash h), or NULL. */
+static inline struct jn *
+jn_members_find(const struct jn_members *m, const char *k, size_t kl,
+    unsigned int h)
+{
+	struct jn	*prev;
+
+	if ((m->bloom[(h >> 6) & 3] & ((uint64_t)1 << (h & 63))) == 0)
+		return (NULL);
+	for (prev = m->obj->u.kid; prev != NULL; prev = prev->next)
+		if (prev->keyhash == h && prev->keylen == kl &&
+		    memcmp(prev->key, k, kl) == 0)
+			return (prev);
+	return (NULL);
+}
+
+/* Append c as the member under key k (hash h), in input order. */
+static inline void
+jn_members_add(struct jn_members *m, struct jn *c, const char *k, size_t kl,
+    unsigned int h)
+{
+	m->bloom[(h >> 6) & 3] |= (uint64_t)1 << (h & 63);
+	c->key = k;
+	c->keylen = kl;
+	c->keyhash = h;
+	*m->tail = c;
+	m->tail = &c->next;
+	m->obj->n++;
 }
 
 /* jsonload.c: json_loadb()'s answers, out of memory told apart */

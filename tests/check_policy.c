@@ -781,6 +781,29 @@ START_TEST(test_endpoint_valid)
 END_TEST
 
 /* Go's key folding. */
+/* create_split() takes an exact spelling in any of its three schemas
+ * as the field: that holds only while no field of one folds like a field
+ * of another. */
+START_TEST(test_create_split_schemas)
+{
+	const struct jf_schema	*sch[3] = { &schema_create_wrapper,
+	    &schema_config, &schema_hostconfig };
+	size_t			 a, b, i;
+
+	for (a = 0; a < 3; a++)
+		for (b = 0; b < 3; b++) {
+			if (a == b)
+				continue;
+			for (i = 0; i < sch[a]->nfields; i++)
+				ck_assert_msg(jf_field_index(sch[b],
+				    sch[a]->fields[i].name) == -1,
+				    "%s.%s folds like a field of %s",
+				    sch[a]->name, sch[a]->fields[i].name,
+				    sch[b]->name);
+		}
+}
+END_TEST
+
 START_TEST(test_fold)
 {
 	char	buf[JF_KEY_MAX];
@@ -1165,6 +1188,7 @@ main(void)
 
 	tc = tcase_create("misc");
 	tcase_add_test(tc, test_fold);
+	tcase_add_test(tc, test_create_split_schemas);
 	tcase_add_loop_test(tc, test_json_reader, 0, sizeof(json_texts) /
 	    sizeof(json_texts[0]));
 	tcase_add_test(tc, test_json_reader_depth);
