@@ -8,6 +8,8 @@
 #   bench/profile.sh callgrind   valgrind --tool=callgrind, a fixed request
 #                                count per scenario (user space only)
 #   bench/profile.sh strace      strace -c: system calls per request
+#   bench/profile.sh cpu         user and system CPU per request, apart
+#                                (/proc/PID/stat), 5 s per scenario
 #
 # Env: PROFILE_SCENARIOS (default "ping16 create16 stream"), OUTDIR (where
 # the raw profiles are kept; default a temp dir that is removed).
@@ -63,6 +65,13 @@ for sc in $PROFILE_SCENARIOS; do
 		    --max-connections 15000 >"$BD/prof.log" 2>&1 &
 		ppid=$!
 		;;
+	cpu)
+		taskset -c "$SERVER_CPU" "$BD/dockgate.bin" \
+		    --listen "unix:$BD/prof.sock" --upstream "unix:$BD/engine.sock" \
+		    --policy "$BD/policy.json" --max-connections 15000 \
+		    >"$BD/prof.log" 2>&1 &
+		ppid=$!
+		;;
 	strace)
 		taskset -c "$SERVER_CPU" strace -c -f -o "$OUTDIR/$sc.strace" \
 		    "$BD/dockgate.bin" --listen "unix:$BD/prof.sock" \
@@ -74,7 +83,7 @@ for sc in $PROFILE_SCENARIOS; do
 	esac
 	BENCH_PIDS+=("$ppid")
 	wait_sock "$BD/prof.sock" || { cat "$BD/prof.log"; exit 1; }
-	if [ "$TOOL" = perf ]; then
+	if [ "$TOOL" = perf ] || [ "$TOOL" = cpu ]; then
 		d=5 n=5000000
 	elif [ "$TOOL" = strace ]; then
 		d=60 n=${STRACE_REQUESTS:-20000}
@@ -83,12 +92,26 @@ for sc in $PROFILE_SCENARIOS; do
 	fi
 	[ "$sc" = stream ] && n=1
 	echo "== $sc ($TOOL)"
+	# utime and stime (fields 14, 15; the name in field 2 has no spaces)
+	[ "$TOOL" = cpu ] && cpu0=$(awk '{ print $14, $15 }' "/proc/$ppid/stat")
 	out=$(taskset -c "$CLIENT_CPU" "$LOADGEN" --unix "$BD/prof.sock" \
 	    --req "$BD/req/$req.req" -c "$conns" -d "$d" -n "$n" "$@")
 	echo "$out"
 	done_req=$(kv req "$out")
+	if [ "$TOOL" = cpu ]; then
+		cpu1=$(awk '{ print $14, $15 }' "/proc/$ppid/stat")
+		awk -v a="$cpu0" -v b="$cpu1" -v n="$done_req" \
+		    -v hz="$(getconf CLK_TCK)" 'BEGIN {
+			split(a, x, " "); split(b, y, " ");
+			u = (y[1] - x[1]) / hz * 1e6 / n;
+			s = (y[2] - x[2]) / hz * 1e6 / n;
+			printf "cpu per request: user %.1f us, system %.1f us," \
+			    " total %.1f us\n", u, s, u + s }'
+	fi
 	# perf: signal perf, which forwards nothing; stop the proxy under it.
-	if [ "$TOOL" = perf ] || [ "$TOOL" = strace ]; then
+	if [ "$TOOL" = cpu ]; then
+		kill -TERM "$ppid" 2>/dev/null
+	elif [ "$TOOL" = perf ] || [ "$TOOL" = strace ]; then
 		dg=$(pgrep -P "$ppid" | head -1)
 		kill -TERM "$dg" 2>/dev/null
 	else
@@ -99,6 +122,8 @@ for sc in $PROFILE_SCENARIOS; do
 		perf report -i "$OUTDIR/$sc.perf" --stdio --no-children \
 		    --sort dso,sym 2>/dev/null | grep -v '^#' | grep -v '^$' |
 		    head -${TOP_N:-40}
+	elif [ "$TOOL" = cpu ]; then
+		:
 	elif [ "$TOOL" = strace ]; then
 		awk -v n="$done_req" 'NR <= 2 || /^-/ { next }
 		    $4 ~ /^[0-9]+$/ && NF >= 5 { printf "%-16s %10d calls %8.2f per request\n", $NF, $4, $4 / n }
