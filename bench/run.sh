@@ -237,6 +237,22 @@ for n in ${IDLE_SIZES:-1000 10000}; do
 	log "idle $n: PSS $base -> $with KiB, accepted $accepted; $idle"
 	stop_pid "$mp"
 done
+
+# ------------------------------------- the policy decision alone (target 2)
+# bench/policy-bench.c against the built policy library: the create body's
+# decision in a loop, best and median of five rounds.
+export POLICY_BENCH=""
+if [ -f "$TOP/policy/libpolicy.a" ] && [ -f "$TOP/config.h" ] &&
+    cc -O2 -I"$TOP/policy" -I"$TOP" "$BENCH_DIR/policy-bench.c" \
+    "$TOP/policy/libpolicy.a" -ljansson -o "$BD/policy-bench" 2>"$BD/pb.log"
+then
+	pb=$(taskset -c "$SERVER_CPU" "$BD/policy-bench" -r 5 create | tail -1)
+	log "policy decision: $pb"
+	POLICY_BENCH=$(echo "$pb" | sed -n \
+	    's/.*best \([0-9]*\) ns, median \([0-9]*\) ns.*/\1 \2/p')
+else
+	log "policy decision: not measured (policy/libpolicy.a not built)"
+fi
 T_END=$(date +%s)
 export LOADAVG="$LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 
