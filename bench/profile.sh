@@ -93,20 +93,29 @@ for sc in $PROFILE_SCENARIOS; do
 	[ "$sc" = stream ] && n=1
 	echo "== $sc ($TOOL)"
 	# utime and stime (fields 14, 15; the name in field 2 has no spaces)
-	[ "$TOOL" = cpu ] && cpu0=$(awk '{ print $14, $15 }' "/proc/$ppid/stat")
+	if [ "$TOOL" = cpu ]; then
+		cpu0=$(awk '{ print $14, $15 }' "/proc/$ppid/stat")
+		sw0=$(awk '/ctxt_switches/ { printf "%s ", $2 }' \
+		    "/proc/$ppid/status")
+	fi
 	out=$(taskset -c "$CLIENT_CPU" "$LOADGEN" --unix "$BD/prof.sock" \
 	    --req "$BD/req/$req.req" -c "$conns" -d "$d" -n "$n" "$@")
 	echo "$out"
 	done_req=$(kv req "$out")
 	if [ "$TOOL" = cpu ]; then
 		cpu1=$(awk '{ print $14, $15 }' "/proc/$ppid/stat")
-		awk -v a="$cpu0" -v b="$cpu1" -v n="$done_req" \
-		    -v hz="$(getconf CLK_TCK)" 'BEGIN {
+		sw1=$(awk '/ctxt_switches/ { printf "%s ", $2 }' \
+		    "/proc/$ppid/status")
+		awk -v a="$cpu0" -v b="$cpu1" -v c="$sw0" -v d="$sw1" \
+		    -v n="$done_req" -v hz="$(getconf CLK_TCK)" 'BEGIN {
 			split(a, x, " "); split(b, y, " ");
+			split(c, v, " "); split(d, w, " ");
 			u = (y[1] - x[1]) / hz * 1e6 / n;
 			s = (y[2] - x[2]) / hz * 1e6 / n;
 			printf "cpu per request: user %.1f us, system %.1f us," \
-			    " total %.1f us\n", u, s, u + s }'
+			    " total %.1f us; context switches per request:" \
+			    " %.2f voluntary, %.2f involuntary\n", u, s, u + s,
+			    (w[1] - v[1]) / n, (w[2] - v[2]) / n }'
 	fi
 	# perf: signal perf, which forwards nothing; stop the proxy under it.
 	if [ "$TOOL" = cpu ]; then
