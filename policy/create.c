@@ -42,20 +42,20 @@ static const char *const create_wrapper_merge[] = {
 
 /* Is a JSON value absent or Go's zero value (0, "", false, null)? */
 static int
-create_zero(json_t *v)
+create_zero(const struct jn *v)
 {
-	if (v == NULL || json_is_null(v) || json_is_false(v))
+	if (v == NULL || v->type == JN_NULL || v->type == JN_FALSE)
 		return (1);
-	if (json_is_integer(v))
-		return (json_integer_value(v) == 0);
-	if (json_is_string(v))
-		return (json_string_length(v) == 0);
+	if (v->type == JN_INT)
+		return (v->u.i == 0);
+	if (v->type == JN_STR)
+		return (v->n == 0);
 	return (0);
 }
 
-/* A string field's value, or "" when absent. */
+/* A string field of an engine answer, or "" when absent. */
 static const char *
-create_str(json_t *o, const char *k)
+create_json_str(json_t *o, const char *k)
 {
 	json_t	*v = json_object_get(o, k);
 
@@ -64,16 +64,14 @@ create_str(json_t *o, const char *k)
 
 /* Is a list-ish field present and non-empty? */
 static int
-create_nonempty(json_t *o, const char *k)
+create_nonempty(const struct jn *o, const char *k)
 {
-	json_t	*v = json_object_get(o, k);
+	const struct jn	*v = jn_get(o, k);
 
-	if (v == NULL || json_is_null(v))
+	if (v == NULL || v->type == JN_NULL)
 		return (0);
-	if (json_is_array(v))
-		return (json_array_size(v) > 0);
-	if (json_is_object(v))
-		return (json_object_size(v) > 0);
+	if (v->type == JN_ARR || v->type == JN_OBJ)
+		return (v->n > 0);
 	return (1);
 }
 
@@ -113,19 +111,19 @@ create_cgroupns_default(struct eval *ev, int *same)
 
 /* Namespace modes. */
 static int
-create_namespaces(struct eval *ev, json_t *hc, json_t *net)
+create_namespaces(struct eval *ev, const struct jn *hc, const struct jn *net)
 {
 	static const char *const modes[] = { "NetworkMode", "PidMode",
 	    "IpcMode", "UTSMode", "UsernsMode", "CgroupnsMode", NULL };
-	const char	*v, *k;
-	json_t		*eps, *e;
+	const char	*v;
+	const struct jn	*e;
 	size_t		 i;
 	int		 same;
 
 	if (ev->pr->host_namespaces)
 		return (EV_OK);
 	for (i = 0; modes[i] != NULL; i++) {
-		v = create_str(hc, modes[i]);
+		v = jn_str(hc, modes[i]);
 		if (strcmp(modes[i], "CgroupnsMode") == 0 &&
 		    strcmp(v, "host") == 0) {
 			if (create_cgroupns_default(ev, &same) != EV_OK)
@@ -139,18 +137,17 @@ create_namespaces(struct eval *ev, json_t *hc, json_t *net)
 			    " host or another container (profile key"
 			    " \"host_namespaces\")", modes[i], v));
 	}
-	if ((v = create_str(hc, "Cgroup"))[0] != '\0')
+	if ((v = jn_str(hc, "Cgroup"))[0] != '\0')
 		return (ev_deny(ev, 403, "host_namespaces", "HostConfig.Cgroup"
 		    " \"%s\" shares a cgroup (profile key"
 		    " \"host_namespaces\")", v));
-	eps = net != NULL ? json_object_get(net, "EndpointsConfig") : NULL;
-	if (json_is_object(eps))
-		json_object_foreach(eps, k, e)
-			if (create_ns_shared(k))
-				return (ev_deny(ev, 403, "host_namespaces",
-				    "NetworkingConfig.EndpointsConfig \"%s\""
-				    " joins a host namespace (profile key"
-				    " \"host_namespaces\")", k));
+	for (e = jn_kids(jn_get(net, "EndpointsConfig"), JN_OBJ); e != NULL;
+	    e = e->next)
+		if (create_ns_shared(e->key))
+			return (ev_deny(ev, 403, "host_namespaces",
+			    "NetworkingConfig.EndpointsConfig \"%s\""
+			    " joins a host namespace (profile key"
+			    " \"host_namespaces\")", e->key));
 	return (EV_OK);
 }
 
@@ -169,16 +166,16 @@ create_cap_name(const char *in, char *out, size_t len)
 
 /* CapAdd beyond the default set, and drop_all_capabilities. */
 static int
-create_caps(struct eval *ev, json_t *hc)
+create_caps(struct eval *ev, struct jn *hc)
 {
-	json_t		*add, *drop, *e;
+	struct jn	*drop, *e;
 	char		 c[64];
-	size_t		 i, j;
+	size_t		 j;
 	int		 dflt;
 
-	add = json_object_get(hc, "CapAdd");
-	json_array_foreach(add, i, e) {
-		create_cap_name(json_string_value(e), c, sizeof(c));
+	for (e = jn_kids(jn_get(hc, "CapAdd"), JN_ARR); e != NULL;
+	    e = e->next) {
+		create_cap_name(e->u.s, c, sizeof(c));
 		if (strcmp(c, "ALL") == 0) {
 			if (strlist_has(&ev->pr->capabilities, "ALL"))
 				continue;
@@ -198,38 +195,33 @@ create_caps(struct eval *ev, json_t *hc)
 	}
 	if (!ev->pr->drop_all_capabilities)
 		return (EV_OK);
-	drop = json_object_get(hc, "CapDrop");
-	if (json_array_size(drop) == 1) {
-		create_cap_name(json_string_value(json_array_get(drop, 0)), c,
-		    sizeof(c));
+	drop = jn_get(hc, "CapDrop");
+	if (drop != NULL && drop->type == JN_ARR && drop->n == 1) {
+		create_cap_name(drop->u.kid->u.s, c, sizeof(c));
 		if (strcmp(c, "ALL") == 0)
 			return (EV_OK);
 	}
-	if ((drop = json_array()) == NULL)
+	if ((drop = jn_new(ev->arena, JN_ARR)) == NULL ||
+	    (e = jn_new_str(ev->arena, "ALL")) == NULL)
 		return (ev_deny(ev, 500, "internal", "out of memory"));
-	if (json_array_append_new(drop, json_string("ALL")) == -1) {
-		json_decref(drop);
-		return (ev_deny(ev, 500, "internal", "out of memory"));
-	}
-	/* json_object_set_new() takes drop even when it fails. */
-	if (json_object_set_new(hc, "CapDrop", drop) == -1)
-		return (ev_deny(ev, 500, "internal", "out of memory"));
+	jn_append(drop, e, NULL, 0);
+	jn_set(hc, "CapDrop", drop);
 	return (ev_mutation(ev, "drop_all_capabilities",
 	    "HostConfig.CapDrop set to [\"ALL\"]"));
 }
 
 /* Does list hold every string of want? */
 static int
-create_superset(json_t *list, const char *const *want)
+create_superset(const struct jn *list, const char *const *want)
 {
-	json_t	*e;
-	size_t	 i, j;
-	int	 found;
+	const struct jn	*e;
+	size_t		 j;
+	int		 found;
 
 	for (j = 0; want[j] != NULL; j++) {
 		found = 0;
-		json_array_foreach(list, i, e)
-			if (strcmp(json_string_value(e), want[j]) == 0)
+		for (e = jn_kids(list, JN_ARR); e != NULL; e = e->next)
+			if (strcmp(e->u.s, want[j]) == 0)
 				found = 1;
 		if (!found)
 			return (0);
@@ -263,18 +255,19 @@ create_parse_bool(const char *s)
  * the only no-new-privileges entry.
  */
 static int
-create_security_opt(struct eval *ev, json_t *hc)
+create_security_opt(struct eval *ev, struct jn *hc)
 {
-	json_t		*so, *nso, *e;
+	struct jn	*so, *nso, *e, *c;
+	const struct jn	*o;
 	const char	*opt, *sep, *why;
 	char		 key[64];
 	const char	*val;
-	size_t		 i, kl;
+	size_t		 kl;
 	int		 b, changed;
 
-	so = json_object_get(hc, "SecurityOpt");
-	json_array_foreach(so, i, e) {
-		opt = json_string_value(e);
+	so = jn_get(hc, "SecurityOpt");
+	for (e = jn_kids(so, JN_ARR); e != NULL; e = e->next) {
+		opt = e->u.s;
 		why = NULL;
 		if (strcmp(opt, "no-new-privileges") == 0)
 			continue;
@@ -319,12 +312,12 @@ create_security_opt(struct eval *ev, json_t *hc)
 			    " \"unconfined\")", opt, why));
 	}
 	if (!ev->pr->unconfined) {
-		if ((e = json_object_get(hc, "MaskedPaths")) != NULL &&
+		if ((e = jn_get(hc, "MaskedPaths")) != NULL &&
 		    !create_superset(e, create_masked))
 			return (ev_deny(ev, 403, "unconfined", "HostConfig."
 			    "MaskedPaths drops paths the engine masks (profile"
 			    " key \"unconfined\")"));
-		if ((e = json_object_get(hc, "ReadonlyPaths")) != NULL &&
+		if ((e = jn_get(hc, "ReadonlyPaths")) != NULL &&
 		    !create_superset(e, create_readonly))
 			return (ev_deny(ev, 403, "unconfined", "HostConfig."
 			    "ReadonlyPaths drops paths the engine keeps"
@@ -337,26 +330,26 @@ create_security_opt(struct eval *ev, json_t *hc)
 	if (!ev->pr->no_new_privileges)
 		return (EV_OK);
 	/* Rebuild: every other entry, then the one no-new-privileges. */
-	if ((nso = json_array()) == NULL)
+	if ((nso = jn_new(ev->arena, JN_ARR)) == NULL)
 		return (ev_deny(ev, 500, "internal", "out of memory"));
-	json_array_foreach(so, i, e) {
-		opt = json_string_value(e);
+	for (e = jn_kids(so, JN_ARR); e != NULL; e = e->next) {
+		opt = e->u.s;
 		if (strncmp(opt, "no-new-privileges", 17) == 0 &&
 		    (opt[17] == '\0' || opt[17] == '=' || opt[17] == ':'))
 			continue;
-		if (json_array_append(nso, e) == -1) {
-			json_decref(nso);
+		if ((c = jn_dup(ev->arena, e)) == NULL)
 			return (ev_deny(ev, 500, "internal", "out of memory"));
-		}
+		jn_append(nso, c, NULL, 0);
 	}
-	if (json_array_append_new(nso,
-	    json_string("no-new-privileges:true")) == -1) {
-		json_decref(nso);
+	if ((c = jn_new_str(ev->arena, "no-new-privileges:true")) == NULL)
 		return (ev_deny(ev, 500, "internal", "out of memory"));
-	}
-	changed = so == NULL || !json_equal(so, nso);
-	if (json_object_set_new(hc, "SecurityOpt", nso) == -1)
-		return (ev_deny(ev, 500, "internal", "out of memory"));
+	jn_append(nso, c, NULL, 0);
+	/* Changed unless so held exactly these strings. */
+	changed = so == NULL || so->type != JN_ARR || so->n != nso->n;
+	for (e = nso->u.kid, o = jn_kids(so, JN_ARR); !changed && e != NULL;
+	    e = e->next, o = o->next)
+		changed = o->n != e->n || memcmp(o->u.s, e->u.s, e->n) != 0;
+	jn_set(hc, "SecurityOpt", nso);
 	if (changed)
 		return (ev_mutation(ev, "no_new_privileges", "HostConfig."
 		    "SecurityOpt: no-new-privileges:true"));
@@ -365,14 +358,14 @@ create_security_opt(struct eval *ev, json_t *hc)
 
 /* Sysctls, devices, cgroup parent, runtime, privileged. */
 static int
-create_simple(struct eval *ev, json_t *hc)
+create_simple(struct eval *ev, const struct jn *hc)
 {
 	const char	*k, *v;
 	char		 name[256];
-	json_t		*e, *v2;
+	const struct jn	*e;
 	size_t		 i;
 
-	if (json_is_true(json_object_get(hc, "Privileged")) &&
+	if (jn_true(hc, "Privileged") &&
 	    !ev->pr->privileged)
 		return (ev_deny(ev, 403, "privileged", "privileged containers"
 		    " are not allowed (profile key \"privileged\")"));
@@ -387,24 +380,26 @@ create_simple(struct eval *ev, json_t *hc)
 				    " devices (profile key \"devices\")",
 				    dev[i]));
 	}
-	if ((v = create_str(hc, "CgroupParent"))[0] != '\0' &&
+	if ((v = jn_str(hc, "CgroupParent"))[0] != '\0' &&
 	    !ev->pr->cgroup_parent)
 		return (ev_deny(ev, 403, "cgroup_parent", "HostConfig."
 		    "CgroupParent \"%s\" is not allowed (profile key"
 		    " \"cgroup_parent\")", v));
-	e = json_object_get(json_object_get(hc, "LogConfig"), "Config");
-	json_object_foreach(e, k, v2)
-		if (strncasecmp(json_string_value(v2), "unix", 4) == 0 &&
+	for (e = jn_kids(jn_get(jn_get(hc, "LogConfig"), "Config"), JN_OBJ);
+	    e != NULL; e = e->next)
+		if (strncasecmp(e->u.s, "unix", 4) == 0 &&
 		    !ev->pr->unconfined)
 			return (ev_deny(ev, 403, "unconfined", "HostConfig."
 			    "LogConfig option %s points the log driver at a"
-			    " host socket (profile key \"unconfined\")", k));
-	if ((v = create_str(hc, "Runtime"))[0] != '\0' &&
+			    " host socket (profile key \"unconfined\")",
+			    e->key));
+	if ((v = jn_str(hc, "Runtime"))[0] != '\0' &&
 	    !strlist_has(&ev->pr->runtimes, v))
 		return (ev_deny(ev, 403, "runtimes", "runtime \"%s\" is not"
 		    " allowed (profile key \"runtimes\")", v));
-	e = json_object_get(hc, "Sysctls");
-	json_object_foreach(e, k, v2) {
+	for (e = jn_kids(jn_get(hc, "Sysctls"), JN_OBJ); e != NULL;
+	    e = e->next) {
+		k = e->key;
 		for (i = 0; k[i] != '\0' && i + 1 < sizeof(name); i++)
 			name[i] = k[i] == '/' ? '.' : k[i];
 		name[i] = '\0';
@@ -462,31 +457,31 @@ create_host_ip(const char *s)
 
 /* PortBindings and PublishAllPorts against published_ports. */
 static int
-create_ports(struct eval *ev, json_t *hc)
+create_ports(struct eval *ev, const struct jn *hc)
 {
-	json_t		*pb, *list, *b, *ip;
+	const struct jn	*list;
+	struct jn	*b, *ip;
 	const char	*port, *s;
-	size_t		 i;
 	int		 c, rewrote;
 
 	if (ev->pr->ports == PORTS_ANY)
 		return (EV_OK);
-	if (json_is_true(json_object_get(hc, "PublishAllPorts")))
+	if (jn_true(hc, "PublishAllPorts"))
 		return (ev_deny(ev, 403, "published_ports", "PublishAllPorts"
 		    " publishes on every host address (profile key"
 		    " \"published_ports\" is \"%s\")",
 		    ev->pr->ports == PORTS_NONE ? "none" : "loopback"));
-	pb = json_object_get(hc, "PortBindings");
-	json_object_foreach(pb, port, list) {
+	for (list = jn_kids(jn_get(hc, "PortBindings"), JN_OBJ); list != NULL;
+	    list = list->next) {
+		port = list->key;
 		rewrote = 0;
-		json_array_foreach(list, i, b) {
+		for (b = jn_kids(list, JN_ARR); b != NULL; b = b->next) {
 			if (ev->pr->ports == PORTS_NONE)
 				return (ev_deny(ev, 403, "published_ports",
 				    "publishing port %s is not allowed"
 				    " (profile key \"published_ports\" is"
 				    " \"none\")", port));
-			ip = json_object_get(b, "HostIp");
-			s = json_is_string(ip) ? json_string_value(ip) : "";
+			s = jn_str(b, "HostIp");
 			c = create_host_ip(s);
 			if (c == 1)
 				continue;
@@ -495,10 +490,10 @@ create_ports(struct eval *ev, json_t *hc)
 				    "port %s on host address \"%s\" is not"
 				    " allowed: only loopback (profile key"
 				    " \"published_ports\")", port, s));
-			if (json_object_set_new(b, "HostIp",
-			    json_string("127.0.0.1")) == -1)
+			if ((ip = jn_new_str(ev->arena, "127.0.0.1")) == NULL)
 				return (ev_deny(ev, 500, "internal",
 				    "out of memory"));
+			jn_set(b, "HostIp", ip);
 			rewrote = 1;
 		}
 		if (rewrote && ev_mutation(ev, "published_ports", "HostConfig."
@@ -508,9 +503,9 @@ create_ports(struct eval *ev, json_t *hc)
 	return (EV_OK);
 }
 
-/* An integer field, 0 when absent or null. */
+/* An integer field of an engine answer, 0 when absent or null. */
 static json_int_t
-create_int(json_t *o, const char *k)
+create_json_int(json_t *o, const char *k)
 {
 	json_t	*v = json_object_get(o, k);
 
@@ -543,6 +538,10 @@ create_cpus_of(long long nano, long long quota, long long period)
 	return (nano > e ? nano : e);
 }
 
+/* The CPU limit fields, in the order create_cpus() reads them. */
+static const char *const create_cpu_keys[] = { "NanoCpus", "CpuQuota",
+	"CpuPeriod" };
+
 /*
  * Effective CPUs of a create's host config, or of an update merged onto
  * the container's current host config cur (the engine keeps each of
@@ -550,15 +549,14 @@ create_cpus_of(long long nano, long long quota, long long period)
  * create_cpus_of().
  */
 static long long
-create_cpus(json_t *o, json_t *cur)
+create_cpus(const struct jn *o, const json_int_t *cur)
 {
-	static const char *const k[] = { "NanoCpus", "CpuQuota", "CpuPeriod" };
 	long long	 v[3];
 	size_t		 i;
 
 	for (i = 0; i < 3; i++)
-		if ((v[i] = create_int(o, k[i])) == 0 && cur != NULL)
-			v[i] = create_int(cur, k[i]);
+		if ((v[i] = jn_int(o, create_cpu_keys[i])) == 0 && cur != NULL)
+			v[i] = cur[i];
 	return (create_cpus_of(v[0], v[1], v[2]));
 }
 
@@ -568,19 +566,18 @@ create_cpus(json_t *o, json_t *cur)
  * a CpuPeriod).
  */
 static int
-create_cpus_default(struct eval *ev, json_t *hc)
+create_cpus_default(struct eval *ev, struct jn *hc)
 {
 	const struct policy_profile	*pr = ev->pr;
 	long long			 period;
+	struct jn			*v;
 
-	period = create_int(hc, "CpuPeriod");
-	if (period <= 0) {
-		if (json_object_set_new(hc, "NanoCpus",
-		    json_integer(pr->cpus_default)) == -1)
-			return (ev_deny(ev, 500, "internal", "out of memory"));
-	} else if (json_object_set_new(hc, "CpuQuota",
-	    json_integer(pr->cpus_default / 1000 * period / 1000000)) == -1)
+	period = jn_int(hc, "CpuPeriod");
+	v = jn_new_int(ev->arena, period <= 0 ? pr->cpus_default :
+	    pr->cpus_default / 1000 * period / 1000000);
+	if (v == NULL)
 		return (ev_deny(ev, 500, "internal", "out of memory"));
+	jn_set(hc, period <= 0 ? "NanoCpus" : "CpuQuota", v);
 	return (ev_mutation(ev, "cpus", "HostConfig.%s set to the default"
 	    " %.3f CPUs", period <= 0 ? "NanoCpus" : "CpuQuota",
 	    pr->cpus_default / 1e9));
@@ -589,21 +586,22 @@ create_cpus_default(struct eval *ev, json_t *hc)
 /* Memory, pids and CPUs: create injects defaults, update only caps (its
  * CPU limit merged onto cur, the container's current host config). */
 static int
-create_limits(struct eval *ev, json_t *hc, int update, json_t *cur)
+create_limits(struct eval *ev, struct jn *hc, int update,
+    const json_int_t *cur)
 {
 	const struct policy_profile	*pr = ev->pr;
 	char				 a[32], b[32];
-	json_t				*v;
+	struct jn			*v;
 	long long			 m, p, c;
 
-	m = create_int(hc, "Memory");
+	m = jn_int(hc, "Memory");
 	if (m < 0)
 		return (ev_deny(ev, 403, "memory", "a negative Memory is not"
 		    " allowed (profile key \"memory\")"));
 	if (m == 0 && !update && pr->mem_default > 0) {
-		if (json_object_set_new(hc, "Memory",
-		    json_integer(pr->mem_default)) == -1)
+		if ((v = jn_new_int(ev->arena, pr->mem_default)) == NULL)
 			return (ev_deny(ev, 500, "internal", "out of memory"));
+		jn_set(hc, "Memory", v);
 		profile_fmt_size(a, sizeof(a), pr->mem_default);
 		if (ev_mutation(ev, "memory", "HostConfig.Memory set to"
 		    " the default %s", a) != EV_OK)
@@ -614,19 +612,18 @@ create_limits(struct eval *ev, json_t *hc, int update, json_t *cur)
 		    " profile's memory.max %s (profile key \"memory\")", m,
 		    b));
 	}
-	v = json_object_get(hc, "PidsLimit");
-	p = json_is_integer(v) ? json_integer_value(v) : 0;
+	p = jn_int(hc, "PidsLimit");
 	if (update) {
-		if (v != NULL && pr->pids_max > 0 &&
+		if (jn_get(hc, "PidsLimit") != NULL && pr->pids_max > 0 &&
 		    (p <= 0 || p > pr->pids_max))
 			return (ev_deny(ev, 403, "pids", "PidsLimit %lld is"
 			    " above the profile's pids.max %lld (0 and -1 are"
 			    " unlimited; profile key \"pids\")", p,
 			    (long long)pr->pids_max));
 	} else if (p <= 0 && pr->pids_default > 0) {
-		if (json_object_set_new(hc, "PidsLimit",
-		    json_integer(pr->pids_default)) == -1)
+		if ((v = jn_new_int(ev->arena, pr->pids_default)) == NULL)
 			return (ev_deny(ev, 500, "internal", "out of memory"));
+		jn_set(hc, "PidsLimit", v);
 		if (ev_mutation(ev, "pids", "HostConfig.PidsLimit set to the"
 		    " default %lld", (long long)pr->pids_default) != EV_OK)
 			return (EV_DONE);
@@ -637,9 +634,9 @@ create_limits(struct eval *ev, json_t *hc, int update, json_t *cur)
 	if (pr->cpus_max == 0 && pr->cpus_default == 0)
 		return (EV_OK);
 	if (update) {
-		if (create_int(hc, "NanoCpus") == 0 &&
-		    create_int(hc, "CpuQuota") == 0 &&
-		    create_int(hc, "CpuPeriod") == 0)
+		if (jn_int(hc, "NanoCpus") == 0 &&
+		    jn_int(hc, "CpuQuota") == 0 &&
+		    jn_int(hc, "CpuPeriod") == 0)
 			return (EV_OK);
 		c = create_cpus(hc, cur);
 	} else if ((c = create_cpus(hc, NULL)) == 0 && pr->cpus_default > 0)
@@ -674,7 +671,7 @@ create_user_check(struct eval *ev, const char *user, const char *where)
 
 /* run_as_non_root for create: User, else the image's configured user. */
 static int
-create_user(struct eval *ev, json_t *cfg)
+create_user(struct eval *ev, const struct jn *cfg)
 {
 	const struct policy_fact	*f;
 	const char			*user, *image;
@@ -683,10 +680,10 @@ create_user(struct eval *ev, json_t *cfg)
 
 	if (!ev->pr->run_as_non_root)
 		return (EV_OK);
-	user = create_str(cfg, "User");
+	user = jn_str(cfg, "User");
 	if (user[0] != '\0')
 		return (create_user_check(ev, user, "User"));
-	image = create_str(cfg, "Image");
+	image = jn_str(cfg, "Image");
 	if (ev_fact_of(ev, "/images/", image, 1, "/json", &f) != EV_OK)
 		return (EV_DONE);
 	if (f->status == 404)
@@ -699,7 +696,7 @@ create_user(struct eval *ev, json_t *cfg)
 	if ((j = ev_fact_json(ev, f)) == NULL)
 		return (EV_DONE);
 	c = json_object_get(j, "Config");
-	user = create_str(c, "User");
+	user = create_json_str(c, "User");
 	rc = create_user_check(ev, user, "the image's user");
 	json_decref(j);
 	return (rc);
@@ -711,8 +708,8 @@ create_user(struct eval *ev, json_t *cfg)
  * Each field once, whatever the spelling.
  */
 static int
-create_split(struct eval *ev, const struct jn *body, json_t *cfg, json_t *top,
-    json_t **inner, json_t **net, json_t **cpuset)
+create_split(struct eval *ev, const struct jn *body, struct jn *cfg,
+    struct jn *top, struct jn **inner, struct jn **net, struct jn **cpuset)
 {
 	const char		*seen[3][128], *k, *prev;
 	const struct jf_schema	*sch[3] = { &schema_create_wrapper,
@@ -720,11 +717,13 @@ create_split(struct eval *ev, const struct jn *body, json_t *cfg, json_t *top,
 	const struct jn		*v;
 	struct jf_path		 root;
 	struct jf_key		 fk;
-	json_t			*c, *dst;
+	struct jn		*c, **tail[3];
 	size_t			 s;
 	int			 idx = -1;
 
 	memset(seen, 0, sizeof(seen));
+	tail[1] = &cfg->u.kid;
+	tail[2] = &top->u.kid;
 	for (v = body->u.kid; v != NULL; v = v->next) {
 		k = v->key;
 		/* No two fields of the three fold alike (check_policy), so
@@ -760,7 +759,6 @@ create_split(struct eval *ev, const struct jn *body, json_t *cfg, json_t *top,
 			return (EV_DONE);
 		if (c == NULL)
 			continue;
-		dst = s == 1 ? cfg : top;
 		if (s == 0) {
 			if (idx == 0)
 				*inner = c;
@@ -770,43 +768,54 @@ create_split(struct eval *ev, const struct jn *body, json_t *cfg, json_t *top,
 				*cpuset = c;
 			continue;
 		}
-		if (json_object_set_new_nocheck(dst, sch[s]->fields[idx].name,
-		    c) == -1)
-			return (ev_deny(ev, 500, "internal", "out of memory"));
+		c->key = sch[s]->fields[idx].name;
+		c->keylen = strlen(c->key);
+		*tail[s] = c;
+		tail[s] = &c->next;
+		(s == 1 ? cfg : top)->n++;
 	}
 	return (EV_OK);
 }
 
-/* The host config the engine would use (getHostConfig). */
-static json_t *
-create_effective(json_t *inner, json_t *top, json_t *cpuset)
+/* The host config the engine would use (getHostConfig); NULL when
+ * memory ran out. */
+static struct jn *
+create_effective(struct eval *ev, struct jn *inner, struct jn *top,
+    const struct jn *cpuset)
 {
-	json_t	*hc, *v;
-	size_t	 i;
+	struct jn	*hc, *v;
+	size_t		 i;
 
 	if (inner == NULL)
-		hc = json_incref(top);
+		hc = top;
 	else {
-		hc = json_incref(inner);
+		hc = inner;
 		for (i = 0; create_wrapper_merge[i] != NULL; i++) {
-			v = json_object_get(top, create_wrapper_merge[i]);
-			if (!create_zero(v) && create_zero(json_object_get(hc,
+			v = jn_get(top, create_wrapper_merge[i]);
+			if (create_zero(v) || !create_zero(jn_get(hc,
 			    create_wrapper_merge[i])))
-				json_object_set(hc, create_wrapper_merge[i],
-				    v);
+				continue;
+			if ((v = jn_dup(ev->arena, v)) == NULL)
+				return (NULL);
+			jn_set(hc, create_wrapper_merge[i], v);
 		}
 	}
-	if (json_is_string(cpuset) && json_string_length(cpuset) > 0 &&
-	    create_str(hc, "CpusetCpus")[0] == '\0')
-		json_object_set(hc, "CpusetCpus", cpuset);
+	if (cpuset != NULL && cpuset->type == JN_STR && cpuset->n > 0 &&
+	    jn_str(hc, "CpusetCpus")[0] == '\0') {
+		if ((v = jn_dup(ev->arena, cpuset)) == NULL)
+			return (NULL);
+		jn_set(hc, "CpusetCpus", v);
+	}
 	return (hc);
 }
 
 /* Every check on the effective host config and container config. */
 static int
-create_checks(struct eval *ev, json_t *cfg, json_t *hc, json_t *net)
+create_checks(struct eval *ev, const struct jn *cfg, struct jn *hc,
+    const struct jn *net)
 {
 	const char	*image;
+	struct jn	*v;
 
 	if (create_simple(ev, hc) != EV_OK ||
 	    create_namespaces(ev, hc, net) != EV_OK ||
@@ -815,16 +824,15 @@ create_checks(struct eval *ev, json_t *cfg, json_t *hc, json_t *net)
 	    create_ports(ev, hc) != EV_OK ||
 	    create_limits(ev, hc, 0, NULL) != EV_OK)
 		return (EV_DONE);
-	if (ev->pr->read_only_rootfs &&
-	    !json_is_true(json_object_get(hc, "ReadonlyRootfs"))) {
-		if (json_object_set_new(hc, "ReadonlyRootfs",
-		    json_true()) == -1)
+	if (ev->pr->read_only_rootfs && !jn_true(hc, "ReadonlyRootfs")) {
+		if ((v = jn_new_bool(ev->arena, 1)) == NULL)
 			return (ev_deny(ev, 500, "internal", "out of memory"));
+		jn_set(hc, "ReadonlyRootfs", v);
 		if (ev_mutation(ev, "read_only_rootfs", "HostConfig."
 		    "ReadonlyRootfs set to true") != EV_OK)
 			return (EV_DONE);
 	}
-	image = create_str(cfg, "Image");
+	image = jn_str(cfg, "Image");
 	if (image[0] == '\0')
 		return (ev_malformed(ev, "the create body names no Image"));
 	/* Checks that may need the engine come last. */
@@ -838,29 +846,31 @@ create_checks(struct eval *ev, json_t *cfg, json_t *hc, json_t *net)
 /* Under ownership: label the container, join only own or shared
  * networks. */
 static int
-create_owner(struct eval *ev, json_t *cfg, json_t *hc, json_t *net)
+create_owner(struct eval *ev, struct jn *cfg, const struct jn *hc,
+    const struct jn *net)
 {
 	static const char *const builtin[] = { "", "default", "bridge",
 	    "none", "host", NULL };
-	const char	*mode, *k;
-	json_t		*eps, *e;
+	const char	*mode;
+	const struct jn	*e;
 	size_t		 i;
 
 	if (!ev->pr->ownership)
 		return (EV_OK);
-	mode = create_str(hc, "NetworkMode");
+	mode = jn_str(hc, "NetworkMode");
 	for (i = 0; builtin[i] != NULL; i++)
 		if (strcmp(mode, builtin[i]) == 0)
 			break;
 	if (builtin[i] == NULL && strncmp(mode, "container:", 10) != 0 &&
 	    owner_network(ev, mode, 0) != EV_OK)
 		return (EV_DONE);
-	eps = json_object_get(net, "EndpointsConfig");
-	json_object_foreach(eps, k, e) {
+	for (e = jn_kids(jn_get(net, "EndpointsConfig"), JN_OBJ); e != NULL;
+	    e = e->next) {
 		for (i = 0; builtin[i] != NULL; i++)
-			if (strcmp(k, builtin[i]) == 0)
+			if (strcmp(e->key, builtin[i]) == 0)
 				break;
-		if (builtin[i] == NULL && owner_network(ev, k, 0) != EV_OK)
+		if (builtin[i] == NULL && owner_network(ev, e->key,
+		    0) != EV_OK)
 			return (EV_DONE);
 	}
 	return (owner_label(ev, cfg));
@@ -871,18 +881,16 @@ int
 create_eval(struct eval *ev)
 {
 	struct jn_arena	 arena;
-	struct jn	*body;
-	json_t		*cfg, *top, *inner = NULL, *net = NULL;
-	json_t		*cpuset = NULL, *hc = NULL;
+	struct jn	*body, *cfg, *top, *inner = NULL, *net = NULL;
+	struct jn	*cpuset = NULL, *hc;
 	int		 rc = EV_DONE;
 
 	jn_arena_init(&arena);
-	if ((body = jn_parse(ev, &arena, 0)) == NULL) {
-		jn_arena_free(&arena);
-		return (EV_DONE);
-	}
-	cfg = json_object();
-	top = json_object();
+	ev->arena = &arena;
+	if ((body = jn_parse(ev, &arena, 0)) == NULL)
+		goto out;
+	cfg = jn_new(&arena, JN_OBJ);
+	top = jn_new(&arena, JN_OBJ);
 	if (cfg == NULL || top == NULL) {
 		ev_deny(ev, 500, "internal", "out of memory");
 		goto out;
@@ -893,30 +901,20 @@ create_eval(struct eval *ev)
 	}
 	if (create_split(ev, body, cfg, top, &inner, &net, &cpuset) != EV_OK)
 		goto out;
-	hc = create_effective(inner, top, cpuset);
-	if (hc == NULL) {
+	if ((hc = create_effective(ev, inner, top, cpuset)) == NULL) {
 		ev_deny(ev, 500, "internal", "out of memory");
 		goto out;
 	}
 	if (create_checks(ev, cfg, hc, net) != EV_OK ||
 	    create_owner(ev, cfg, hc, net) != EV_OK)
 		goto out;
-	if (json_object_set(cfg, "HostConfig", hc) == -1 ||
-	    (net != NULL && json_object_set(cfg, "NetworkingConfig",
-	    net) == -1)) {
-		ev_deny(ev, 500, "internal", "out of memory");
-		goto out;
-	}
-	rc = ev_set_body(ev, cfg);
+	jn_set(cfg, "HostConfig", hc);
+	if (net != NULL)
+		jn_set(cfg, "NetworkingConfig", net);
+	rc = ev_set_body_jn(ev, cfg);
 out:
-	jf_cache_clear(ev);
+	ev->arena = NULL;
 	jn_arena_free(&arena);
-	json_decref(cfg);
-	json_decref(top);
-	json_decref(inner);
-	json_decref(net);
-	json_decref(cpuset);
-	json_decref(hc);
 	return (rc);
 }
 
@@ -934,21 +932,23 @@ create_route_id(const char *route, char *out, size_t len)
 }
 
 /*
- * The container's current host config (*cur, new) when an update's CPU
- * limit depends on it: a CpuQuota or CpuPeriod of its own is combined
- * with the other one already set (an engine lookup). *cur stays NULL
- * when nothing is needed.
+ * The container's current CPU limit fields (cur, in create_cpu_keys'
+ * order; 0 when not set) when an update's CPU limit depends on them: a
+ * CpuQuota or CpuPeriod of its own is combined with the other one
+ * already set (an engine lookup). *have is 0 when nothing is needed.
  */
 static int
-update_current(struct eval *ev, json_t *u, json_t **cur)
+update_current(struct eval *ev, const struct jn *u, json_int_t cur[3],
+    int *have)
 {
 	const struct policy_fact	*f;
 	char				 id[256];
-	json_t				*j;
+	json_t				*j, *hc;
+	size_t				 i;
 
-	*cur = NULL;
-	if (ev->pr->cpus_max == 0 || (create_int(u, "CpuQuota") <= 0 &&
-	    create_int(u, "CpuPeriod") <= 0))
+	*have = 0;
+	if (ev->pr->cpus_max == 0 || (jn_int(u, "CpuQuota") <= 0 &&
+	    jn_int(u, "CpuPeriod") <= 0))
 		return (EV_OK);
 	create_route_id(ev->req->route, id, sizeof(id));
 	if (ev_fact_of(ev, "/containers/", id, 0, "/json", &f) != EV_OK)
@@ -960,7 +960,10 @@ update_current(struct eval *ev, json_t *u, json_t **cur)
 		    f->status));
 	if ((j = ev_fact_json(ev, f)) == NULL)
 		return (EV_DONE);
-	*cur = json_incref(json_object_get(j, "HostConfig"));
+	hc = json_object_get(j, "HostConfig");
+	for (i = 0; i < 3; i++)
+		cur[i] = create_json_int(hc, create_cpu_keys[i]);
+	*have = 1;
 	json_decref(j);
 	return (EV_OK);
 }
@@ -970,20 +973,19 @@ int
 update_eval(struct eval *ev)
 {
 	struct jn_arena	 arena;
-	struct jn	*body;
+	struct jn	*body, *u;
 	struct jf_path	 root = { NULL, "", 0, JFP_ROOT };
-	json_t		*u = NULL, *cur = NULL;
+	json_int_t	 cur[3];
 	const char	*v;
-	int		 rc = EV_DONE;
+	int		 rc = EV_DONE, have;
 	size_t		 i;
 	static const char *const dev[] = { "Devices", "DeviceCgroupRules",
 	    "DeviceRequests", NULL };
 
 	jn_arena_init(&arena);
-	if ((body = jn_parse(ev, &arena, 0)) == NULL) {
-		jn_arena_free(&arena);
-		return (EV_DONE);
-	}
+	ev->arena = &arena;
+	if ((body = jn_parse(ev, &arena, 0)) == NULL)
+		goto out;
 	if (body->type != JN_OBJ) {
 		ev_malformed(ev, "the update body must be a JSON object");
 		goto out;
@@ -996,21 +998,19 @@ update_eval(struct eval *ev)
 			    " devices (profile key \"devices\")", dev[i]);
 			goto out;
 		}
-	if ((v = create_str(u, "CgroupParent"))[0] != '\0' &&
+	if ((v = jn_str(u, "CgroupParent"))[0] != '\0' &&
 	    !ev->pr->cgroup_parent) {
 		ev_deny(ev, 403, "cgroup_parent", "CgroupParent \"%s\" is not"
 		    " allowed (profile key \"cgroup_parent\")", v);
 		goto out;
 	}
-	if (update_current(ev, u, &cur) != EV_OK ||
-	    create_limits(ev, u, 1, cur) != EV_OK)
+	if (update_current(ev, u, cur, &have) != EV_OK ||
+	    create_limits(ev, u, 1, have ? cur : NULL) != EV_OK)
 		goto out;
-	rc = ev_set_body(ev, u);
+	rc = ev_set_body_jn(ev, u);
 out:
-	jf_cache_clear(ev);
+	ev->arena = NULL;
 	jn_arena_free(&arena);
-	json_decref(u);
-	json_decref(cur);
 	return (rc);
 }
 
@@ -1020,32 +1020,30 @@ exec_eval(struct eval *ev)
 {
 	const struct policy_fact	*f;
 	struct jn_arena			 arena;
-	struct jn			*body;
+	struct jn			*body, *x;
 	struct jf_path			 root = { NULL, "", 0, JFP_ROOT };
-	json_t				*x = NULL, *j;
+	json_t				*j;
 	const char			*user;
 	char				 id[256];
 	int				 rc = EV_DONE;
 
 	jn_arena_init(&arena);
-	if ((body = jn_parse(ev, &arena, 0)) == NULL) {
-		jn_arena_free(&arena);
-		return (EV_DONE);
-	}
+	ev->arena = &arena;
+	if ((body = jn_parse(ev, &arena, 0)) == NULL)
+		goto out;
 	if (body->type != JN_OBJ) {
 		ev_malformed(ev, "the exec body must be a JSON object");
 		goto out;
 	}
 	if (jf_canon_jn(ev, &schema_exec, body, &root, &x) != EV_OK)
 		goto out;
-	if (json_is_true(json_object_get(x, "Privileged")) &&
-	    !ev->pr->privileged) {
+	if (jn_true(x, "Privileged") && !ev->pr->privileged) {
 		ev_deny(ev, 403, "privileged", "privileged exec is not allowed"
 		    " (profile key \"privileged\")");
 		goto out;
 	}
 	if (ev->pr->run_as_non_root) {
-		user = create_str(x, "User");
+		user = jn_str(x, "User");
 		if (user[0] != '\0') {
 			if (create_user_check(ev, user, "User") != EV_OK)
 				goto out;
@@ -1063,7 +1061,7 @@ exec_eval(struct eval *ev)
 			}
 			if ((j = ev_fact_json(ev, f)) == NULL)
 				goto out;
-			user = create_str(json_object_get(j, "Config"),
+			user = create_json_str(json_object_get(j, "Config"),
 			    "User");
 			rc = create_user_check(ev, user,
 			    "the container's user");
@@ -1074,10 +1072,9 @@ exec_eval(struct eval *ev)
 			}
 		}
 	}
-	rc = ev_set_body(ev, x);
+	rc = ev_set_body_jn(ev, x);
 out:
-	jf_cache_clear(ev);
+	ev->arena = NULL;
 	jn_arena_free(&arena);
-	json_decref(x);
 	return (rc);
 }

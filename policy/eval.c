@@ -335,63 +335,61 @@ ev_dump_int(struct ev_buf *o, json_int_t v)
 	ev_buf_put(o, p, num + sizeof(num) - p);
 }
 
-/* json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY), byte for byte. */
+/* json_dumps(JSON_COMPACT | JSON_ENCODE_ANY) of the tree as jansson
+ * holds it, byte for byte. */
 static void
-ev_dump(struct ev_buf *o, json_t *j)
+ev_dump(struct ev_buf *o, const struct jn *j)
 {
-	void		*it;
-	json_t		*v;
-	size_t		 i;
+	const struct jn	*c;
+	json_t		*r;
 	char		*s;
-	int		 first;
 
-	switch (json_typeof(j)) {
-	case JSON_OBJECT:
+	switch (j->type) {
+	case JN_OBJ:
 		ev_buf_putc(o, '{');
-		first = 1;
-		for (it = json_object_iter(j); it != NULL;
-		    it = json_object_iter_next(j, it)) {
-			if (!first)
+		for (c = j->u.kid; c != NULL; c = c->next) {
+			if (c != j->u.kid)
 				ev_buf_putc(o, ',');
-			first = 0;
-			ev_dump_string(o, json_object_iter_key(it),
-			    json_object_iter_key_len(it));
+			ev_dump_string(o, c->key, c->keylen);
 			ev_buf_putc(o, ':');
-			ev_dump(o, json_object_iter_value(it));
+			ev_dump(o, c);
 		}
 		ev_buf_putc(o, '}');
 		break;
-	case JSON_ARRAY:
+	case JN_ARR:
 		ev_buf_putc(o, '[');
-		json_array_foreach(j, i, v) {
-			if (i > 0)
+		for (c = j->u.kid; c != NULL; c = c->next) {
+			if (c != j->u.kid)
 				ev_buf_putc(o, ',');
-			ev_dump(o, v);
+			ev_dump(o, c);
 		}
 		ev_buf_putc(o, ']');
 		break;
-	case JSON_STRING:
-		ev_dump_string(o, json_string_value(j), json_string_length(j));
+	case JN_STR:
+		ev_dump_string(o, j->u.s, j->n);
 		break;
-	case JSON_INTEGER:
-		ev_dump_int(o, json_integer_value(j));
+	case JN_INT:
+		ev_dump_int(o, j->u.i);
 		break;
-	case JSON_REAL:
-		if ((s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY)) ==
-		    NULL) {
+	case JN_REAL:
+		r = json_real(j->u.r);
+		if (r == NULL || (s = json_dumps(r, JSON_COMPACT |
+		    JSON_ENCODE_ANY)) == NULL) {
+			json_decref(r);
 			o->err = 1;
 			break;
 		}
+		json_decref(r);
 		ev_buf_put(o, s, strlen(s));
 		free(s);
 		break;
-	case JSON_TRUE:
+	case JN_TRUE:
 		ev_buf_put(o, "true", 4);
 		break;
-	case JSON_FALSE:
+	case JN_FALSE:
 		ev_buf_put(o, "false", 5);
 		break;
-	case JSON_NULL:
+	default:
 		ev_buf_put(o, "null", 4);
 		break;
 	}
@@ -399,7 +397,7 @@ ev_dump(struct ev_buf *o, json_t *j)
 
 /* Serialise a body to forward into the result (replacing any). */
 int
-ev_set_body(struct eval *ev, json_t *j)
+ev_set_body_jn(struct eval *ev, const struct jn *j)
 {
 	struct ev_buf	o;
 
@@ -415,6 +413,31 @@ ev_set_body(struct eval *ev, json_t *j)
 	ev->res->body = o.b;
 	ev->res->body_len = o.n;
 	return (EV_OK);
+}
+
+/* ev_set_body_jn() of a jansson body, labelled first (owner_label())
+ * when label is set. */
+int
+ev_set_body(struct eval *ev, json_t *j, int label)
+{
+	struct jn_arena	*a, *save = ev->arena;
+	struct jn	*n;
+	int		 rc;
+
+	if ((a = malloc(sizeof(*a))) == NULL)
+		return (ev_deny(ev, 500, "internal", "out of memory"));
+	jn_arena_init(a);
+	ev->arena = a;
+	if ((n = jn_from_json(a, j)) == NULL)
+		rc = ev_deny(ev, 500, "internal", "out of memory");
+	else if (label && owner_label(ev, n) != EV_OK)
+		rc = EV_DONE;
+	else
+		rc = ev_set_body_jn(ev, n);
+	ev->arena = save;
+	jn_arena_free(a);
+	free(a);
+	return (rc);
 }
 
 /*

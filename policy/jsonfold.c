@@ -249,38 +249,6 @@ jf_field_index(const struct jf_schema *s, const char *key)
 	return (jf_field_index_key(s, &k));
 }
 
-/* Drop the leaves one decision shared (see jf_leaf_*). */
-void
-jf_cache_clear(struct eval *ev)
-{
-	json_decref(ev->jf_empty);
-	json_decref(ev->jf_zero);
-	ev->jf_empty = ev->jf_zero = NULL;
-}
-
-/* "" and 0 are shared within a decision: nothing changes a string or
- * an integer value in place, and the serialised body is the same. */
-static json_t *
-jf_leaf_str(struct eval *ev, const char *s, size_t n)
-{
-	if (n != 0)
-		return (json_stringn_nocheck(s, n));
-	if (ev->jf_empty == NULL &&
-	    (ev->jf_empty = json_stringn_nocheck("", 0)) == NULL)
-		return (NULL);
-	return (json_incref(ev->jf_empty));
-}
-
-static json_t *
-jf_leaf_int(struct eval *ev, json_int_t i)
-{
-	if (i != 0)
-		return (json_integer(i));
-	if (ev->jf_zero == NULL && (ev->jf_zero = json_integer(0)) == NULL)
-		return (NULL);
-	return (json_incref(ev->jf_zero));
-}
-
 /* Parse the request body strictly (exact duplicates and trailing bytes
  * refused); an empty body is JSON null when allowed. */
 json_t *
@@ -502,6 +470,140 @@ jn_to_json(const struct jn *n)
 	default:
 		return (json_null());
 	}
+}
+
+/* A node of the given type (shallow copy of v: its value, its kids
+ * shared), outside any list. */
+struct jn *
+jn_dup(struct jn_arena *a, const struct jn *v)
+{
+	struct jn	*n;
+
+	if ((n = jn_alloc(a, sizeof(*n))) == NULL)
+		return (NULL);
+	n->next = NULL;
+	n->key = NULL;
+	n->keylen = 0;
+	n->keyhash = 0;
+	n->type = v->type;
+	n->n = v->n;
+	n->u = v->u;
+	return (n);
+}
+
+/* A new integer node. */
+struct jn *
+jn_new_int(struct jn_arena *a, json_int_t i)
+{
+	struct jn	*n;
+
+	if ((n = jn_new(a, JN_INT)) != NULL)
+		n->u.i = i;
+	return (n);
+}
+
+/* A new string node for s, which must outlive the tree (not copied). */
+struct jn *
+jn_new_str(struct jn_arena *a, const char *s)
+{
+	struct jn	*n;
+
+	if ((n = jn_new(a, JN_STR)) != NULL) {
+		n->u.s = s;
+		n->n = strlen(s);
+	}
+	return (n);
+}
+
+/* A new true or false node. */
+struct jn *
+jn_new_bool(struct jn_arena *a, int b)
+{
+	return (jn_new(a, b ? JN_TRUE : JN_FALSE));
+}
+
+/* The first kid of v when v has the given type (JN_ARR or JN_OBJ), else
+ * NULL: what a json_*_foreach() visits. */
+struct jn *
+jn_kids(const struct jn *v, int type)
+{
+	return (v != NULL && v->type == type ? v->u.kid : NULL);
+}
+
+/* The member of obj under exactly key, or NULL (obj NULL or not an
+ * object included). */
+struct jn *
+jn_get(const struct jn *obj, const char *key)
+{
+	struct jn	*c;
+	size_t		 l;
+
+	if (obj == NULL || obj->type != JN_OBJ)
+		return (NULL);
+	l = strlen(key);
+	for (c = obj->u.kid; c != NULL; c = c->next)
+		if (c->keylen == l && memcmp(c->key, key, l) == 0)
+			return (c);
+	return (NULL);
+}
+
+/* A string member's value, or "" when absent or not a string. */
+const char *
+jn_str(const struct jn *obj, const char *key)
+{
+	const struct jn	*v = jn_get(obj, key);
+
+	return (v != NULL && v->type == JN_STR ? v->u.s : "");
+}
+
+/* An integer member's value, or 0 when absent or not an integer. */
+json_int_t
+jn_int(const struct jn *obj, const char *key)
+{
+	const struct jn	*v = jn_get(obj, key);
+
+	return (v != NULL && v->type == JN_INT ? v->u.i : 0);
+}
+
+/* Is a member true (absent or any other value: no)? */
+int
+jn_true(const struct jn *obj, const char *key)
+{
+	const struct jn	*v = jn_get(obj, key);
+
+	return (v != NULL && v->type == JN_TRUE);
+}
+
+/* Append v (in no list) to the array or object p, under key k (length
+ * kl) when p is an object; k must outlive the tree. */
+void
+jn_append(struct jn *p, struct jn *v, const char *k, size_t kl)
+{
+	struct jn	**tail;
+
+	for (tail = &p->u.kid; *tail != NULL; tail = &(*tail)->next)
+		;
+	v->next = NULL;
+	v->key = k;
+	v->keylen = kl;
+	*tail = v;
+	p->n++;
+}
+
+/* Set obj[key] to v (in no list): an existing member takes v's value in
+ * place, else v is appended (jansson's order). */
+void
+jn_set(struct jn *obj, const char *key, struct jn *v)
+{
+	struct jn	*c;
+
+	if ((c = jn_get(obj, key)) != NULL) {
+		c->type = v->type;
+		c->n = v->n;
+		c->u = v->u;
+		return;
+	}
+	jn_append(obj, v, key, strlen(key));
 }
 
 /*
@@ -956,35 +1058,70 @@ jf_oom(struct eval *ev)
 /* Canonicalise a []string. */
 static int
 jf_strlist(struct eval *ev, const struct jn *v, const struct jf_path *path,
-    json_t **out)
+    struct jn **out)
 {
 	const struct jn	*e;
-	json_t		*a, *s;
+	struct jn	*o, *c, **tail;
 
 	if (v->type != JN_ARR)
 		return (jf_type_error(ev, path, "a list of strings"));
 	for (e = v->u.kid; e != NULL; e = e->next)
 		if (e->type != JN_STR)
 			return (jf_type_error(ev, path, "a list of strings"));
-	if ((a = json_array()) == NULL)
+	if ((o = jn_new(ev->arena, JN_ARR)) == NULL)
 		return (jf_oom(ev));
-	for (e = v->u.kid; e != NULL; e = e->next)
-		if ((s = json_stringn_nocheck(e->u.s, e->n)) == NULL ||
-		    json_array_append_new(a, s) == -1) {
-			json_decref(a);
+	tail = &o->u.kid;
+	for (e = v->u.kid; e != NULL; e = e->next) {
+		if ((c = jn_dup(ev->arena, e)) == NULL)
 			return (jf_oom(ev));
-		}
-	*out = a;
+		*tail = c;
+		tail = &c->next;
+		o->n++;
+	}
+	*out = o;
 	return (EV_OK);
+}
+
+/* A copy of an object's members, each value v made by a copier: (the
+ * arena, v) to its copy, NULL when memory ran out. */
+static int
+jf_members(struct eval *ev, const struct jn *v, struct jn **out,
+    struct jn *(*copy)(struct jn_arena *, const struct jn *))
+{
+	const struct jn	*e;
+	struct jn	*o, *c, **tail;
+
+	if ((o = jn_new(ev->arena, JN_OBJ)) == NULL)
+		return (jf_oom(ev));
+	tail = &o->u.kid;
+	for (e = v->u.kid; e != NULL; e = e->next) {
+		if ((c = copy(ev->arena, e)) == NULL)
+			return (jf_oom(ev));
+		c->key = e->key;
+		c->keylen = e->keylen;
+		c->keyhash = e->keyhash;
+		*tail = c;
+		tail = &c->next;
+		o->n++;
+	}
+	*out = o;
+	return (EV_OK);
+}
+
+/* An empty object, whatever v (a JF_SET member's value). */
+static struct jn *
+jf_empty_obj(struct jn_arena *a, const struct jn *v)
+{
+	(void)v;
+	return (jn_new(a, JN_OBJ));
 }
 
 /* Canonicalise an object of string values. */
 static int
 jf_strmap(struct eval *ev, const struct jn *v, const struct jf_path *path,
-    json_t **out)
+    struct jn **out)
 {
 	const struct jn	*e;
-	json_t		*o, *s;
 
 	if (v->type != JN_OBJ)
 		return (jf_type_error(ev, path, "an object of strings"));
@@ -992,27 +1129,18 @@ jf_strmap(struct eval *ev, const struct jn *v, const struct jf_path *path,
 		if (e->type != JN_STR)
 			return (jf_type_error(ev, path,
 			    "an object of strings"));
-	if ((o = json_object()) == NULL)
-		return (jf_oom(ev));
-	for (e = v->u.kid; e != NULL; e = e->next)
-		if ((s = json_stringn_nocheck(e->u.s, e->n)) == NULL ||
-		    json_object_setn_new_nocheck(o, e->key, e->keylen,
-		    s) == -1) {
-			json_decref(o);
-			return (jf_oom(ev));
-		}
-	*out = o;
-	return (EV_OK);
+	return (jf_members(ev, v, out, jn_dup));
 }
 
-/* Canonicalise one value of a field; *out is NULL for a JSON null. */
+/* Canonicalise one value of a field into ev's arena; *out is NULL for a
+ * JSON null. */
 int
 jf_canon_value(struct eval *ev, const struct jf_field *f, const struct jn *v,
-    const struct jf_path *path, json_t **out)
+    const struct jf_path *path, struct jn **out)
 {
 	const struct jn	*e;
 	struct jf_path	 p;
-	json_t		*o = NULL, *c;
+	struct jn	*o = NULL, *c, **tail;
 	size_t		 i;
 
 	*out = NULL;
@@ -1023,30 +1151,25 @@ jf_canon_value(struct eval *ev, const struct jf_field *f, const struct jn *v,
 	case JF_PBOOL:
 		if (v->type != JN_TRUE && v->type != JN_FALSE)
 			return (jf_type_error(ev, path, "true or false"));
-		*out = json_boolean(v->type == JN_TRUE);
-		return (EV_OK);
+		break;
 	case JF_INT:
 	case JF_PINT:
 	case JF_UINT:
 		if (v->type != JN_INT || (f->type == JF_UINT && v->u.i < 0))
 			return (jf_type_error(ev, path, "an integer"));
-		*out = jf_leaf_int(ev, v->u.i);
 		break;
 	case JF_STR:
 		if (v->type != JN_STR)
 			return (jf_type_error(ev, path, "a string"));
-		*out = jf_leaf_str(ev, v->u.s, v->n);
 		break;
 	case JF_STRLIST:
 		return (jf_strlist(ev, v, path, out));
 	case JF_STRSLICE:
 		if (v->type == JN_STR) {
-			if ((o = json_array()) == NULL ||
-			    (c = json_stringn_nocheck(v->u.s, v->n)) ==
-			    NULL || json_array_append_new(o, c) == -1) {
-				json_decref(o);
+			if ((o = jn_new(ev->arena, JN_ARR)) == NULL ||
+			    (c = jn_dup(ev->arena, v)) == NULL)
 				return (jf_oom(ev));
-			}
+			jn_append(o, c, NULL, 0);
 			*out = o;
 			return (EV_OK);
 		}
@@ -1060,16 +1183,7 @@ jf_canon_value(struct eval *ev, const struct jf_field *f, const struct jn *v,
 			if (e->type != JN_OBJ && e->type != JN_NULL)
 				return (jf_type_error(ev, path,
 				    "an object of {}"));
-		if ((o = json_object()) == NULL)
-			return (jf_oom(ev));
-		for (e = v->u.kid; e != NULL; e = e->next)
-			if (json_object_setn_new_nocheck(o, e->key, e->keylen,
-			    json_object()) == -1) {
-				json_decref(o);
-				return (jf_oom(ev));
-			}
-		*out = o;
-		return (EV_OK);
+		return (jf_members(ev, v, out, jf_empty_obj));
 	case JF_OBJ:
 		if (v->type != JN_OBJ)
 			return (jf_type_error(ev, path, "an object"));
@@ -1077,25 +1191,21 @@ jf_canon_value(struct eval *ev, const struct jf_field *f, const struct jn *v,
 	case JF_OBJLIST:
 		if (v->type != JN_ARR)
 			return (jf_type_error(ev, path, "a list of objects"));
-		if ((o = json_array()) == NULL)
+		if ((o = jn_new(ev->arena, JN_ARR)) == NULL)
 			return (jf_oom(ev));
+		tail = &o->u.kid;
 		p.up = path;
 		p.s = NULL;
 		p.kind = JFP_INDEX;
 		for (i = 0, e = v->u.kid; e != NULL; e = e->next, i++) {
 			p.idx = i;
-			if (e->type != JN_OBJ) {
-				json_decref(o);
+			if (e->type != JN_OBJ)
 				return (jf_type_error(ev, &p, "an object"));
-			}
-			if (jf_canon_jn(ev, f->sub, e, &p, &c) != EV_OK) {
-				json_decref(o);
+			if (jf_canon_jn(ev, f->sub, e, &p, &c) != EV_OK)
 				return (EV_DONE);
-			}
-			if (json_array_append_new(o, c) == -1) {
-				json_decref(o);
-				return (jf_oom(ev));
-			}
+			*tail = c;
+			tail = &c->next;
+			o->n++;
 		}
 		*out = o;
 		return (EV_OK);
@@ -1103,8 +1213,9 @@ jf_canon_value(struct eval *ev, const struct jf_field *f, const struct jn *v,
 	case JF_OBJLISTMAP:
 		if (v->type != JN_OBJ)
 			return (jf_type_error(ev, path, "an object"));
-		if ((o = json_object()) == NULL)
+		if ((o = jn_new(ev->arena, JN_OBJ)) == NULL)
 			return (jf_oom(ev));
+		tail = &o->u.kid;
 		p.up = path;
 		p.kind = JFP_MAPKEY;
 		p.idx = 0;
@@ -1115,16 +1226,17 @@ jf_canon_value(struct eval *ev, const struct jf_field *f, const struct jn *v,
 			if (f->type == JF_OBJLISTMAP)
 				sub.type = JF_OBJLIST;
 			if (e->type == JN_NULL)
-				c = json_null();
-			else if (jf_canon_value(ev, &sub, e, &p, &c) != EV_OK) {
-				json_decref(o);
+				c = jn_new(ev->arena, JN_NULL);
+			else if (jf_canon_value(ev, &sub, e, &p, &c) != EV_OK)
 				return (EV_DONE);
-			}
-			if (json_object_setn_new_nocheck(o, e->key, e->keylen,
-			    c) == -1) {
-				json_decref(o);
+			if (c == NULL)
 				return (jf_oom(ev));
-			}
+			c->key = e->key;
+			c->keylen = e->keylen;
+			c->keyhash = e->keyhash;
+			*tail = c;
+			tail = &c->next;
+			o->n++;
 		}
 		*out = o;
 		return (EV_OK);
@@ -1135,39 +1247,40 @@ jf_canon_value(struct eval *ev, const struct jf_field *f, const struct jn *v,
 			if (e->type != JN_INT || e->u.i < 0)
 				return (jf_type_error(ev, path,
 				    "[height, width]"));
-		*out = jn_to_json(v);
 		break;
 	case JF_ANY:
-		*out = jn_to_json(v);
 		break;
 	}
-	if (*out == NULL)
+	/* A leaf, or a value nothing changes: shared with the input. */
+	if ((*out = jn_dup(ev->arena, v)) == NULL)
 		return (jf_oom(ev));
 	return (EV_OK);
 }
 
 /*
- * Canonicalise an object against a schema: each field once, under its
- * canonical name, nulls dropped. Two keys on one field: 400. An unknown
- * key: 403 when the schema says so, else dropped (the engine ignores it).
+ * Canonicalise an object against a schema into ev's arena: each field
+ * once, under its canonical name, nulls dropped. Two keys on one field:
+ * 400. An unknown key: 403 when the schema says so, else dropped (the
+ * engine ignores it).
  */
 int
 jf_canon_jn(struct eval *ev, const struct jf_schema *s, const struct jn *in,
-    const struct jf_path *path, json_t **out)
+    const struct jf_path *path, struct jn **out)
 {
 	const char	*seen[128];
 	const struct jn	*v;
 	struct jf_path	 p;
 	char		 buf[300], pbuf[300];
-	json_t		*o, *c;
+	struct jn	*o, *c, **tail;
 	int		 idx;
 
 	*out = NULL;
 	if (s->nfields > sizeof(seen) / sizeof(seen[0]))
 		return (ev_deny(ev, 500, "internal", "schema too large"));
 	memset(seen, 0, s->nfields * sizeof(seen[0]));
-	if ((o = json_object()) == NULL)
+	if ((o = jn_new(ev->arena, JN_OBJ)) == NULL)
 		return (jf_oom(ev));
+	tail = &o->u.kid;
 	p.up = path;
 	p.kind = JFP_FIELD;
 	p.idx = 0;
@@ -1176,7 +1289,6 @@ jf_canon_jn(struct eval *ev, const struct jf_schema *s, const struct jn *in,
 		if ((idx = jf_field_index_jn(s, v)) == -1) {
 			if (!s->unknown_deny)
 				continue;
-			json_decref(o);
 			return (ev_deny(ev, 403, "unknown_field", "unknown"
 			    " field %s: not on dockgate's list of known"
 			    " fields (only \"unrestricted\" forwards it)",
@@ -1185,7 +1297,6 @@ jf_canon_jn(struct eval *ev, const struct jf_schema *s, const struct jn *in,
 		if (seen[idx] != NULL) {
 			const char *up = jf_path_fmt(path, pbuf, sizeof(pbuf));
 
-			json_decref(o);
 			return (ev_malformed(ev, "%s%s\"%s\" and \"%s\" are one"
 			    " field (%s) to the engine: a JSON key given twice"
 			    " or in two spellings", up, up[0] ? ": " : "",
@@ -1194,27 +1305,28 @@ jf_canon_jn(struct eval *ev, const struct jf_schema *s, const struct jn *in,
 		seen[idx] = v->key;
 		if (jf_zero_dropped(s, idx, v))
 			continue;
-		if (jf_canon_value(ev, &s->fields[idx], v, &p, &c) != EV_OK) {
-			json_decref(o);
+		if (jf_canon_value(ev, &s->fields[idx], v, &p, &c) != EV_OK)
 			return (EV_DONE);
-		}
-		if (c != NULL && json_object_set_new_nocheck(o,
-		    s->fields[idx].name, c) == -1) {
-			json_decref(o);
-			return (jf_oom(ev));
-		}
+		if (c == NULL)
+			continue;
+		c->key = s->fields[idx].name;
+		c->keylen = strlen(c->key);
+		*tail = c;
+		tail = &c->next;
+		o->n++;
 	}
 	*out = o;
 	return (EV_OK);
 }
 
-/* jf_canon_jn() on a jansson object (path: the root's name, or ""). */
+/* jf_canon_jn() on a jansson object, as a jansson object (path: the
+ * root's name, or ""). */
 int
 jf_canon(struct eval *ev, const struct jf_schema *s, json_t *in,
     const char *path, json_t **out)
 {
-	struct jn_arena	*a;
-	struct jn	*n;
+	struct jn_arena	*a, *save = ev->arena;
+	struct jn	*n, *c;
 	struct jf_path	 root = { NULL, path, 0, JFP_ROOT };
 	int		 rc;
 
@@ -1222,11 +1334,13 @@ jf_canon(struct eval *ev, const struct jf_schema *s, json_t *in,
 	if ((a = malloc(sizeof(*a))) == NULL)
 		return (jf_oom(ev));
 	jn_arena_init(a);
+	ev->arena = a;
 	if ((n = jn_from_json(a, in)) == NULL)
 		rc = jf_oom(ev);
-	else
-		rc = jf_canon_jn(ev, s, n, &root, out);
-	jf_cache_clear(ev);
+	else if ((rc = jf_canon_jn(ev, s, n, &root, &c)) == EV_OK &&
+	    (*out = jn_to_json(c)) == NULL)
+		rc = jf_oom(ev);
+	ev->arena = save;
 	jn_arena_free(a);
 	free(a);
 	return (rc);

@@ -164,24 +164,16 @@ mounts_in(const char *s, const char *const *list)
  * (proc, sysfs, devtmpfs) or host paths named in o (overlay lowerdir).
  */
 int
-mounts_local_options(struct eval *ev, json_t *opts, const char *where)
+mounts_local_options(struct eval *ev, const char *type, const char *dev,
+    const char *o, const char *where)
 {
 	static const char *const net[] = { "tmpfs", "nfs", "nfs4", "cifs",
 	    "smb3", NULL };
-	const char	*type, *dev, *o, *p, *eq;
+	const char	*p, *eq;
 	char		 opt[POLICY_MAX_STRING];
 	size_t		 n;
 	int		 bind = 0;
-	json_t		*v;
 
-	if (!json_is_object(opts))
-		return (EV_OK);
-	v = json_object_get(opts, "type");
-	type = json_is_string(v) ? json_string_value(v) : "";
-	v = json_object_get(opts, "device");
-	dev = json_is_string(v) ? json_string_value(v) : "";
-	v = json_object_get(opts, "o");
-	o = json_is_string(v) ? json_string_value(v) : "";
 	for (p = o; *p != '\0'; p += n + (p[n] == ',')) {
 		n = strcspn(p, ",");
 		snprintf(opt, sizeof(opt), "%.*s", (int)(n < 63 ? n : 63), p);
@@ -214,6 +206,24 @@ mounts_local_options(struct eval *ev, json_t *opts, const char *where)
 			return (EV_DONE);
 	}
 	return (mounts_bind_source(ev, dev, where, 1));
+}
+
+/* mounts_local_options() of a jansson options object (absent or not
+ * an object: none). */
+int
+mounts_json_options(struct eval *ev, json_t *opts, const char *where)
+{
+	json_t		*t, *d, *o;
+
+	if (!json_is_object(opts))
+		return (EV_OK);
+	t = json_object_get(opts, "type");
+	d = json_object_get(opts, "device");
+	o = json_object_get(opts, "o");
+	return (mounts_local_options(ev, json_is_string(t) ?
+	    json_string_value(t) : "", json_is_string(d) ?
+	    json_string_value(d) : "", json_is_string(o) ?
+	    json_string_value(o) : "", where));
 }
 
 /*
@@ -251,7 +261,7 @@ mounts_named_volume(struct eval *ev, const char *name, const char *where)
 	rc = owner_labels_ok(ev, json_object_get(j, "Labels"), "volume", name,
 	    0, 1);
 	if (rc == EV_OK)
-		rc = mounts_local_options(ev, json_object_get(j, "Options"),
+		rc = mounts_json_options(ev, json_object_get(j, "Options"),
 		    w);
 	json_decref(j);
 	return (rc);
@@ -312,21 +322,17 @@ mounts_bind_spec(struct eval *ev, const char *spec, const char *where)
 
 /* One Mounts entry (canonical). */
 static int
-mounts_mount(struct eval *ev, json_t *m, const char *where)
+mounts_mount(struct eval *ev, const struct jn *m, const char *where)
 {
-	json_t		*bo, *vo, *dc;
+	const struct jn	*vo, *dc, *opts;
 	const char	*type, *src, *prop, *drv, *sub;
 
-	type = json_is_string(json_object_get(m, "Type")) ?
-	    json_string_value(json_object_get(m, "Type")) : "";
-	src = json_is_string(json_object_get(m, "Source")) ?
-	    json_string_value(json_object_get(m, "Source")) : "";
+	type = jn_str(m, "Type");
+	src = jn_str(m, "Source");
 	if (strcmp(type, "tmpfs") == 0)
 		return (EV_OK);
 	if (strcmp(type, "bind") == 0) {
-		bo = json_object_get(m, "BindOptions");
-		prop = json_is_string(json_object_get(bo, "Propagation")) ?
-		    json_string_value(json_object_get(bo, "Propagation")) : "";
+		prop = jn_str(jn_get(m, "BindOptions"), "Propagation");
 		if (mounts_bad_propagation(prop))
 			return (ev_deny(ev, 403, "host_paths", "%s: %s"
 			    " propagation is never allowed", where, prop));
@@ -335,22 +341,21 @@ mounts_mount(struct eval *ev, json_t *m, const char *where)
 	if (strcmp(type, "volume") != 0)
 		return (ev_deny(ev, 403, "host_paths", "%s: mount type \"%s\" is"
 		    " not allowed (only bind, volume and tmpfs)", where, type));
-	vo = json_object_get(m, "VolumeOptions");
-	sub = json_is_string(json_object_get(vo, "Subpath")) ?
-	    json_string_value(json_object_get(vo, "Subpath")) : "";
+	vo = jn_get(m, "VolumeOptions");
+	sub = jn_str(vo, "Subpath");
 	if (sub[0] == '/' || strcmp(sub, "..") == 0 ||
 	    strncmp(sub, "../", 3) == 0 || strstr(sub, "/../") != NULL ||
 	    (strlen(sub) >= 3 && strcmp(sub + strlen(sub) - 3, "/..") == 0))
 		return (ev_deny(ev, 403, "host_paths", "%s: volume Subpath"
 		    " \"%s\" leaves the volume", where, sub));
-	dc = json_object_get(vo, "DriverConfig");
-	drv = json_is_string(json_object_get(dc, "Name")) ?
-	    json_string_value(json_object_get(dc, "Name")) : "";
+	dc = jn_get(vo, "DriverConfig");
+	drv = jn_str(dc, "Name");
 	if (drv[0] != '\0' && strcmp(drv, "local") != 0)
 		return (ev_deny(ev, 403, "volume_driver", "%s: volume driver"
 		    " \"%s\" is not allowed (only local)", where, drv));
-	if (mounts_local_options(ev, json_object_get(dc, "Options"),
-	    where) != EV_OK)
+	opts = jn_get(dc, "Options");
+	if (mounts_local_options(ev, jn_str(opts, "type"), jn_str(opts,
+	    "device"), jn_str(opts, "o"), where) != EV_OK)
 		return (EV_DONE);
 	if (src[0] == '\0')
 		return (EV_OK);
@@ -425,36 +430,34 @@ mounts_volumes_from(struct eval *ev, const char *spec, const char *where)
 
 /* All host mounts of a create host config. */
 int
-mounts_check(struct eval *ev, json_t *hc)
+mounts_check(struct eval *ev, struct jn *hc)
 {
-	json_t		*v, *e;
+	const struct jn	*e;
 	const char	*drv;
 	char		 where[64];
 	size_t		 i;
 
-	drv = json_is_string(json_object_get(hc, "VolumeDriver")) ?
-	    json_string_value(json_object_get(hc, "VolumeDriver")) : "";
+	drv = jn_str(hc, "VolumeDriver");
 	if (drv[0] != '\0' && strcmp(drv, "local") != 0)
 		return (ev_deny(ev, 403, "volume_driver", "HostConfig."
 		    "VolumeDriver \"%s\" is not allowed (only local)", drv));
-	v = json_object_get(hc, "Binds");
-	json_array_foreach(v, i, e) {
+	for (i = 0, e = jn_kids(jn_get(hc, "Binds"), JN_ARR); e != NULL;
+	    e = e->next, i++) {
 		snprintf(where, sizeof(where), "HostConfig.Binds[%zu]", i);
-		if (mounts_bind_spec(ev, json_string_value(e), where) != EV_OK)
+		if (mounts_bind_spec(ev, e->u.s, where) != EV_OK)
 			return (EV_DONE);
 	}
-	v = json_object_get(hc, "Mounts");
-	json_array_foreach(v, i, e) {
+	for (i = 0, e = jn_kids(jn_get(hc, "Mounts"), JN_ARR); e != NULL;
+	    e = e->next, i++) {
 		snprintf(where, sizeof(where), "HostConfig.Mounts[%zu]", i);
 		if (mounts_mount(ev, e, where) != EV_OK)
 			return (EV_DONE);
 	}
-	v = json_object_get(hc, "VolumesFrom");
-	json_array_foreach(v, i, e) {
+	for (i = 0, e = jn_kids(jn_get(hc, "VolumesFrom"), JN_ARR); e != NULL;
+	    e = e->next, i++) {
 		snprintf(where, sizeof(where), "HostConfig.VolumesFrom[%zu]",
 		    i);
-		if (mounts_volumes_from(ev, json_string_value(e),
-		    where) != EV_OK)
+		if (mounts_volumes_from(ev, e->u.s, where) != EV_OK)
 			return (EV_DONE);
 	}
 	return (EV_OK);

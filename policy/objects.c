@@ -70,10 +70,10 @@ objects_volume_create(struct eval *ev)
 		    " key \"swarm\"");
 		goto out;
 	}
-	if (mounts_local_options(ev, json_object_get(v, "DriverOpts"),
-	    "DriverOpts") != EV_OK || owner_label(ev, v) != EV_OK)
+	if (mounts_json_options(ev, json_object_get(v, "DriverOpts"),
+	    "DriverOpts") != EV_OK)
 		goto out;
-	rc = ev_set_body(ev, v);
+	rc = ev_set_body(ev, v, 1);
 out:
 	json_decref(body);
 	json_decref(v);
@@ -113,9 +113,7 @@ objects_network_create(struct eval *ev)
 		    " profile key \"swarm\"");
 		goto out;
 	}
-	if (owner_label(ev, n) != EV_OK)
-		goto out;
-	rc = ev_set_body(ev, n);
+	rc = ev_set_body(ev, n, 1);
 out:
 	json_decref(body);
 	json_decref(n);

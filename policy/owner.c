@@ -33,38 +33,40 @@ owner_known(struct eval *ev)
 }
 
 /* Set Labels[dockgate.owner] on a body object (container config, volume
- * or network create). */
+ * or network create) in ev's arena. */
 int
-owner_label(struct eval *ev, json_t *obj)
+owner_label(struct eval *ev, struct jn *obj)
 {
-	json_t		*labels, *cur;
+	struct jn	*labels, *v;
 	const char	*owner = ev->req->owner;
 
 	if (!ev->pr->ownership)
 		return (EV_OK);
 	if (owner_known(ev) != EV_OK)
 		return (EV_DONE);
-	labels = json_object_get(obj, "Labels");
-	if (!json_is_object(labels)) {
-		if ((labels = json_object()) == NULL ||
-		    json_object_set_new(obj, "Labels", labels) == -1)
+	labels = jn_get(obj, "Labels");
+	if (labels == NULL || labels->type != JN_OBJ) {
+		if ((v = jn_new(ev->arena, JN_OBJ)) == NULL)
 			return (ev_deny(ev, 500, "internal", "out of memory"));
+		jn_set(obj, "Labels", v);
+		labels = jn_get(obj, "Labels");
 	}
-	cur = json_object_get(labels, PROFILE_LABEL);
-	if (!json_is_string(cur) ||
-	    strcmp(json_string_value(cur), ev->pr->name) != 0) {
-		if (json_object_set_new(labels, PROFILE_LABEL,
-		    json_string(ev->pr->name)) == -1)
+	v = jn_get(labels, PROFILE_LABEL);
+	if (v == NULL || v->type != JN_STR || strcmp(v->u.s,
+	    ev->pr->name) != 0) {
+		if ((v = jn_new_str(ev->arena, ev->pr->name)) == NULL)
 			return (ev_deny(ev, 500, "internal", "out of memory"));
+		jn_set(labels, PROFILE_LABEL, v);
 		if (ev_mutation(ev, "ownership", "Labels: " PROFILE_LABEL
 		    "=%s", ev->pr->name) != EV_OK)
 			return (EV_DONE);
 	}
-	cur = json_object_get(labels, OWNER_LABEL);
-	if (json_is_string(cur) && strcmp(json_string_value(cur), owner) == 0)
+	v = jn_get(labels, OWNER_LABEL);
+	if (v != NULL && v->type == JN_STR && strcmp(v->u.s, owner) == 0)
 		return (EV_OK);
-	if (json_object_set_new(labels, OWNER_LABEL, json_string(owner)) == -1)
+	if ((v = jn_new_str(ev->arena, owner)) == NULL)
 		return (ev_deny(ev, 500, "internal", "out of memory"));
+	jn_set(labels, OWNER_LABEL, v);
 	return (ev_mutation(ev, "ownership", "Labels: " OWNER_LABEL "=%s",
 	    owner));
 }
@@ -474,7 +476,7 @@ owner_connect(struct eval *ev)
 	json_decref(body);
 	id = json_string_value(json_object_get(c, "Container"));
 	snprintf(buf, sizeof(buf), "%s", id != NULL ? id : "");
-	if (ev_set_body(ev, c) != EV_OK) {
+	if (ev_set_body(ev, c, 0) != EV_OK) {
 		json_decref(c);
 		return (EV_DONE);
 	}

@@ -113,8 +113,7 @@ struct eval {
 	const struct policy_facts	*facts;
 	struct policy_result		*res;
 	int				 mutated;
-	json_t				*jf_empty;	/* shared "" */
-	json_t				*jf_zero;	/* shared 0 */
+	struct jn_arena			*arena;		/* the body's trees */
 };
 
 /* Outcome of a check: go on, or the result is decided. */
@@ -287,13 +286,12 @@ int		 jf_field_index_exact(const struct jf_schema *,
 		    const struct jn *);
 int		 jf_zero_dropped(const struct jf_schema *, size_t,
 		    const struct jn *);
-void		 jf_cache_clear(struct eval *);
 int		 jf_canon(struct eval *, const struct jf_schema *, json_t *,
 		    const char *, json_t **);
 int		 jf_canon_jn(struct eval *, const struct jf_schema *,
-		    const struct jn *, const struct jf_path *, json_t **);
+		    const struct jn *, const struct jf_path *, struct jn **);
 int		 jf_canon_value(struct eval *, const struct jf_field *,
-		    const struct jn *, const struct jf_path *, json_t **);
+		    const struct jn *, const struct jf_path *, struct jn **);
 json_t		*jf_parse(struct eval *, int);
 void		 jn_arena_init(struct jn_arena *);
 void		 jn_arena_free(struct jn_arena *);
@@ -303,6 +301,17 @@ struct jn	*jn_new(struct jn_arena *, int);
 unsigned int	 jn_hash(const char *, size_t);
 struct jn	*jn_from_json(struct jn_arena *, json_t *);
 json_t		*jn_to_json(const struct jn *);
+struct jn	*jn_dup(struct jn_arena *, const struct jn *);
+struct jn	*jn_new_int(struct jn_arena *, json_int_t);
+struct jn	*jn_new_str(struct jn_arena *, const char *);
+struct jn	*jn_new_bool(struct jn_arena *, int);
+struct jn	*jn_kids(const struct jn *, int);
+struct jn	*jn_get(const struct jn *, const char *);
+const char	*jn_str(const struct jn *, const char *);
+json_int_t	 jn_int(const struct jn *, const char *);
+int		 jn_true(const struct jn *, const char *);
+void		 jn_append(struct jn *, struct jn *, const char *, size_t);
+void		 jn_set(struct jn *, const char *, struct jn *);
 
 /* n bytes from the arena (8-aligned); NULL when memory ran out. */
 static inline void *
@@ -426,7 +435,8 @@ int		 ev_fact_of(struct eval *, const char *, const char *, int,
 int		 ev_fact(struct eval *, const char *,
 		    const struct policy_fact **);
 json_t		*ev_fact_json(struct eval *, const struct policy_fact *);
-int		 ev_set_body(struct eval *, json_t *);
+int		 ev_set_body(struct eval *, json_t *, int);
+int		 ev_set_body_jn(struct eval *, const struct jn *);
 char		*ev_encode(const char *, int);
 int		 ev_image_allowed(struct eval *, const char *, const char *);
 int		 ev_user_nonroot(const char *, int *);
@@ -439,13 +449,15 @@ int		 exec_eval(struct eval *);
 /* mounts.c */
 int		 mounts_bind_source(struct eval *, const char *, const char *,
 		    int);
-int		 mounts_local_options(struct eval *, json_t *, const char *);
+int		 mounts_local_options(struct eval *, const char *, const char *,
+		    const char *, const char *);
+int		 mounts_json_options(struct eval *, json_t *, const char *);
 int		 mounts_named_volume(struct eval *, const char *, const char *);
-int		 mounts_check(struct eval *, json_t *);
+int		 mounts_check(struct eval *, struct jn *);
 
 /* owner.c */
 int		 owner_eval(struct eval *);
-int		 owner_label(struct eval *, json_t *);
+int		 owner_label(struct eval *, struct jn *);
 int		 owner_build_labels(struct eval *);
 int		 owner_labels_ok(struct eval *, json_t *, const char *,
 		    const char *, int, int);
