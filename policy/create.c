@@ -769,7 +769,7 @@ create_split(struct eval *ev, const struct jn *body, struct jn *cfg,
 			continue;
 		}
 		c->key = sch[s]->fields[idx].name;
-		c->keylen = strlen(c->key);
+		c->keylen = jf_field_len(sch[s], idx);
 		*tail[s] = c;
 		tail[s] = &c->next;
 		(s == 1 ? cfg : top)->n++;

@@ -215,6 +215,16 @@ jf_field_index_jn(const struct jf_schema *s, const struct jn *v)
 	return (jf_field_index_key(s, &k));
 }
 
+/* The length of field idx's name (from the lookup once one is built,
+ * as it is once a key was looked up in s). */
+size_t
+jf_field_len(const struct jf_schema *s, size_t idx)
+{
+	if (s->lookup != NULL && s->nfields <= 128)
+		return (s->lookup->len[idx]);
+	return (strlen(s->fields[idx].name));
+}
+
 /*
  * Is v the Go zero value of field idx, which the engine cannot tell from
  * an absent key (a plain scalar, not a pointer, of a zero_drop schema)? Such
@@ -530,48 +540,19 @@ jn_kids(const struct jn *v, int type)
 	return (v != NULL && v->type == type ? v->u.kid : NULL);
 }
 
-/* The member of obj under exactly key, or NULL (obj NULL or not an
- * object included). */
+/* The member of obj under exactly key (length l), or NULL (obj NULL or
+ * not an object included). */
 struct jn *
-jn_get(const struct jn *obj, const char *key)
+jn_getn(const struct jn *obj, const char *key, size_t l)
 {
 	struct jn	*c;
-	size_t		 l;
 
 	if (obj == NULL || obj->type != JN_OBJ)
 		return (NULL);
-	l = strlen(key);
 	for (c = obj->u.kid; c != NULL; c = c->next)
 		if (c->keylen == l && memcmp(c->key, key, l) == 0)
 			return (c);
 	return (NULL);
-}
-
-/* A string member's value, or "" when absent or not a string. */
-const char *
-jn_str(const struct jn *obj, const char *key)
-{
-	const struct jn	*v = jn_get(obj, key);
-
-	return (v != NULL && v->type == JN_STR ? v->u.s : "");
-}
-
-/* An integer member's value, or 0 when absent or not an integer. */
-json_int_t
-jn_int(const struct jn *obj, const char *key)
-{
-	const struct jn	*v = jn_get(obj, key);
-
-	return (v != NULL && v->type == JN_INT ? v->u.i : 0);
-}
-
-/* Is a member true (absent or any other value: no)? */
-int
-jn_true(const struct jn *obj, const char *key)
-{
-	const struct jn	*v = jn_get(obj, key);
-
-	return (v != NULL && v->type == JN_TRUE);
 }
 
 /* Append v (in no list) to the array or object p, under key k (length
@@ -1310,7 +1291,7 @@ jf_canon_jn(struct eval *ev, const struct jf_schema *s, const struct jn *in,
 		if (c == NULL)
 			continue;
 		c->key = s->fields[idx].name;
-		c->keylen = strlen(c->key);
+		c->keylen = jf_field_len(s, idx);
 		*tail = c;
 		tail = &c->next;
 		o->n++;

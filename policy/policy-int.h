@@ -284,6 +284,7 @@ int		 jf_field_index_jn(const struct jf_schema *,
 		    const struct jn *);
 int		 jf_field_index_exact(const struct jf_schema *,
 		    const struct jn *);
+size_t		 jf_field_len(const struct jf_schema *, size_t);
 int		 jf_zero_dropped(const struct jf_schema *, size_t,
 		    const struct jn *);
 int		 jf_canon(struct eval *, const struct jf_schema *, json_t *,
@@ -306,10 +307,7 @@ struct jn	*jn_new_int(struct jn_arena *, json_int_t);
 struct jn	*jn_new_str(struct jn_arena *, const char *);
 struct jn	*jn_new_bool(struct jn_arena *, int);
 struct jn	*jn_kids(const struct jn *, int);
-struct jn	*jn_get(const struct jn *, const char *);
-const char	*jn_str(const struct jn *, const char *);
-json_int_t	 jn_int(const struct jn *, const char *);
-int		 jn_true(const struct jn *, const char *);
+struct jn	*jn_getn(const struct jn *, const char *, size_t);
 void		 jn_append(struct jn *, struct jn *, const char *, size_t);
 void		 jn_set(struct jn *, const char *, struct jn *);
 
@@ -363,6 +361,41 @@ jf_plain_run(const unsigned char *p, const unsigned char *end, int high_stops)
 	    (*p < 0x80 || !high_stops))
 		p++;
 	return (p - s);
+}
+
+/* The member of obj under exactly key, or NULL (obj NULL or not an
+ * object included); inline so that a literal key's length is known. */
+static inline struct jn *
+jn_get(const struct jn *obj, const char *key)
+{
+	return (jn_getn(obj, key, strlen(key)));
+}
+
+/* A string member's value, or "" when absent or not a string. */
+static inline const char *
+jn_str(const struct jn *obj, const char *key)
+{
+	const struct jn	*v = jn_get(obj, key);
+
+	return (v != NULL && v->type == JN_STR ? v->u.s : "");
+}
+
+/* An integer member's value, or 0 when absent or not an integer. */
+static inline json_int_t
+jn_int(const struct jn *obj, const char *key)
+{
+	const struct jn	*v = jn_get(obj, key);
+
+	return (v != NULL && v->type == JN_INT ? v->u.i : 0);
+}
+
+/* Is a member true (absent or any other value: no)? */
+static inline int
+jn_true(const struct jn *obj, const char *key)
+{
+	const struct jn	*v = jn_get(obj, key);
+
+	return (v != NULL && v->type == JN_TRUE);
 }
 
 /* Start appending members to the object obj. */
