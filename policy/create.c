@@ -717,13 +717,14 @@ create_split(struct eval *ev, const struct jn *body, struct jn *cfg,
 	const struct jn		*v;
 	struct jf_path		 root;
 	struct jf_key		 fk;
-	struct jn		*c, **tail[3];
+	struct jn_members	 m[3];	/* [0] unused: wrapper fields apart */
+	struct jn		*c;
 	size_t			 s;
 	int			 idx = -1;
 
 	memset(seen, 0, sizeof(seen));
-	tail[1] = &cfg->u.kid;
-	tail[2] = &top->u.kid;
+	jn_members_init(&m[1], cfg);
+	jn_members_init(&m[2], top);
 	for (v = body->u.kid; v != NULL; v = v->next) {
 		k = v->key;
 		/* No two fields of the three fold alike (check_policy), so
@@ -768,11 +769,8 @@ create_split(struct eval *ev, const struct jn *body, struct jn *cfg,
 				*cpuset = c;
 			continue;
 		}
-		c->key = sch[s]->fields[idx].name;
-		c->keylen = jf_field_len(sch[s], idx);
-		*tail[s] = c;
-		tail[s] = &c->next;
-		(s == 1 ? cfg : top)->n++;
+		jn_members_add(&m[s], c, sch[s]->fields[idx].name,
+		    jf_field_len(sch[s], idx), 0);
 	}
 	return (EV_OK);
 }

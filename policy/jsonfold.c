@@ -1069,21 +1069,17 @@ static int
 jf_members(struct eval *ev, const struct jn *v, struct jn **out,
     struct jn *(*copy)(struct jn_arena *, const struct jn *))
 {
+	struct jn_members m;
 	const struct jn	*e;
-	struct jn	*o, *c, **tail;
+	struct jn	*o, *c;
 
 	if ((o = jn_new(ev->arena, JN_OBJ)) == NULL)
 		return (jf_oom(ev));
-	tail = &o->u.kid;
+	jn_members_init(&m, o);
 	for (e = v->u.kid; e != NULL; e = e->next) {
 		if ((c = copy(ev->arena, e)) == NULL)
 			return (jf_oom(ev));
-		c->key = e->key;
-		c->keylen = e->keylen;
-		c->keyhash = e->keyhash;
-		*tail = c;
-		tail = &c->next;
-		o->n++;
+		jn_members_add(&m, c, e->key, e->keylen, e->keyhash);
 	}
 	*out = o;
 	return (EV_OK);
@@ -1119,6 +1115,7 @@ int
 jf_canon_value(struct eval *ev, const struct jf_field *f, const struct jn *v,
     const struct jf_path *path, struct jn **out)
 {
+	struct jn_members m;
 	const struct jn	*e;
 	struct jf_path	 p;
 	struct jn	*o = NULL, *c, **tail;
@@ -1196,7 +1193,7 @@ jf_canon_value(struct eval *ev, const struct jf_field *f, const struct jn *v,
 			return (jf_type_error(ev, path, "an object"));
 		if ((o = jn_new(ev->arena, JN_OBJ)) == NULL)
 			return (jf_oom(ev));
-		tail = &o->u.kid;
+		jn_members_init(&m, o);
 		p.up = path;
 		p.kind = JFP_MAPKEY;
 		p.idx = 0;
@@ -1212,12 +1209,7 @@ jf_canon_value(struct eval *ev, const struct jf_field *f, const struct jn *v,
 				return (EV_DONE);
 			if (c == NULL)
 				return (jf_oom(ev));
-			c->key = e->key;
-			c->keylen = e->keylen;
-			c->keyhash = e->keyhash;
-			*tail = c;
-			tail = &c->next;
-			o->n++;
+			jn_members_add(&m, c, e->key, e->keylen, e->keyhash);
 		}
 		*out = o;
 		return (EV_OK);
@@ -1248,11 +1240,12 @@ int
 jf_canon_jn(struct eval *ev, const struct jf_schema *s, const struct jn *in,
     const struct jf_path *path, struct jn **out)
 {
+	struct jn_members m;
 	const char	*seen[128];
 	const struct jn	*v;
 	struct jf_path	 p;
 	char		 buf[300], pbuf[300];
-	struct jn	*o, *c, **tail;
+	struct jn	*o, *c;
 	int		 idx;
 
 	*out = NULL;
@@ -1261,7 +1254,7 @@ jf_canon_jn(struct eval *ev, const struct jf_schema *s, const struct jn *in,
 	memset(seen, 0, s->nfields * sizeof(seen[0]));
 	if ((o = jn_new(ev->arena, JN_OBJ)) == NULL)
 		return (jf_oom(ev));
-	tail = &o->u.kid;
+	jn_members_init(&m, o);
 	p.up = path;
 	p.kind = JFP_FIELD;
 	p.idx = 0;
@@ -1290,11 +1283,8 @@ jf_canon_jn(struct eval *ev, const struct jf_schema *s, const struct jn *in,
 			return (EV_DONE);
 		if (c == NULL)
 			continue;
-		c->key = s->fields[idx].name;
-		c->keylen = jf_field_len(s, idx);
-		*tail = c;
-		tail = &c->next;
-		o->n++;
+		jn_members_add(&m, c, s->fields[idx].name,
+		    jf_field_len(s, idx), 0);
 	}
 	*out = o;
 	return (EV_OK);

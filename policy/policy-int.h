@@ -233,7 +233,7 @@ struct jn {
 	struct jn	*next;		/* next element or member */
 	const char	*key;		/* member of an object: its key */
 	size_t		 keylen;
-	unsigned int	 keyhash;
+	unsigned int	 keyhash;	/* jn_hash(); 0 on canonical fields */
 	unsigned char	 type;		/* enum jn_type */
 	size_t		 n;		/* string length; elements; members */
 	union {
@@ -249,8 +249,8 @@ struct jn_arena {
 	struct jn_chunk	*chunks;
 	char		 first[12288] __attribute__((__aligned__(16)));
 };
-/* An object's members as a reader appends them: duplicate keys found
- * by hash, with a small bloom filter in front. */
+/* An object's members as a reader (or the canonicaliser) appends them:
+ * duplicate keys found by hash, with a small bloom filter in front. */
 struct jn_members {
 	struct jn	*obj;
 	struct jn	**tail;
