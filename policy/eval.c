@@ -67,14 +67,14 @@ ev_malformed(struct eval *ev, const char *fmt, ...)
 	return (EV_DONE);
 }
 
-/* Record one injected change; the first one names the rule. */
+/* Record one injected change (its text cut at 1 KiB); the first one names
+ * the rule. */
 int
 ev_mutation(struct eval *ev, const char *rule, const char *fmt, ...)
 {
 	struct policy_result	*res = ev->res;
 	va_list			 ap;
-	char			*s;
-	int			 n;
+	char			 buf[POLICY_MAX_STRING], *s;
 
 	if (!ev->mutated)
 		snprintf(res->rule, sizeof(res->rule), "%s", rule);
@@ -82,9 +82,9 @@ ev_mutation(struct eval *ev, const char *rule, const char *fmt, ...)
 	if (res->nmutations >= POLICY_MAX_MUTATIONS)
 		return (EV_OK);
 	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	if (n < 0)
+	if ((s = strdup(buf)) == NULL)
 		return (ev_deny(ev, 500, "internal", "out of memory"));
 	res->mutations[res->nmutations++] = s;
 	return (EV_OK);

@@ -94,6 +94,7 @@ jf_lookup_build(const struct jf_schema *s)
 }
 
 static pthread_once_t	jf_lookup_once = PTHREAD_ONCE_INIT;
+static int		jf_lookup_built;	/* set last, with release */
 
 /* Every schema with a lookup, built once per process. */
 static void
@@ -103,6 +104,16 @@ jf_lookup_init(void)
 
 	for (i = 0; schema_indexed[i] != NULL; i++)
 		jf_lookup_build(schema_indexed[i]);
+	__atomic_store_n(&jf_lookup_built, 1, __ATOMIC_RELEASE);
+}
+
+/* The lookups, built: a load once they are (a decision looks up a few
+ * hundred keys), pthread_once() the first time. */
+static inline void
+jf_lookup_ready(void)
+{
+	if (!__atomic_load_n(&jf_lookup_built, __ATOMIC_ACQUIRE))
+		pthread_once(&jf_lookup_once, jf_lookup_init);
 }
 
 /* Fold a key (jf_fold()) and hash it, once for any number of lookups. */
@@ -155,7 +166,7 @@ jf_field_index_key(const struct jf_schema *s, const struct jf_key *k)
 				return ((int)i);
 		return (-1);
 	}
-	pthread_once(&jf_lookup_once, jf_lookup_init);
+	jf_lookup_ready();
 	/* f is upper case: it equals a name exactly when it equals the
 	 * name upper-cased (strcasecmp() in the C locale). */
 	for (slot = k->hash & (JF_LOOKUP_SLOTS - 1); lk->slot[slot] != 0;
@@ -188,7 +199,7 @@ jf_field_index_exact(const struct jf_schema *s, const struct jn *v)
 
 	if (lk == NULL || s->nfields > 128)
 		return (-1);
-	pthread_once(&jf_lookup_once, jf_lookup_init);
+	jf_lookup_ready();
 	if (!lk->exact_ok)
 		return (-1);
 	for (slot = v->keyhash & (JF_LOOKUP_SLOTS - 1); lk->exact[slot] != 0;
