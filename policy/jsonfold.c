@@ -605,7 +605,7 @@ jn_set(struct jn *obj, const char *key, struct jn *v)
  * body goes to json_loadb(), whose tree or message then counts.
  */
 struct jp {
-	const unsigned char	*p, *end;
+	unsigned char		*p, *end;	/* the body's copy */
 	struct jn_arena		*a;
 	int			 depth;
 };
@@ -673,37 +673,30 @@ jp_utf8(const unsigned char *p, const unsigned char *end)
 	return (n);
 }
 
-/* A string (jp->p at its opening quote) into the arena. */
+/*
+ * A string (jp->p at its opening quote), in place: the body is a copy of
+ * our own, its closing quote becomes the NUL, and escapes are decoded over
+ * the source (never longer than it).
+ */
 static int
 jp_string(struct jp *jp, const char **out, size_t *len)
 {
-	const unsigned char	*p = jp->p + 1, *start = p, *end = jp->end;
-	unsigned char		*o, *d;
-	unsigned int		 u, u2;
-	size_t			 n;
+	unsigned char	*p = jp->p + 1, *start = p, *end = jp->end;
+	unsigned char	*o, *d;
+	unsigned int	 u, u2;
+	size_t		 n;
 
 	p += jf_plain_run(p, end, 1);
 	if (p < end && *p == '"') {
-		n = p - start;
-		if ((o = jn_alloc(jp->a, n + 1)) == NULL)
-			return (-1);
-		memcpy(o, start, n);
-		o[n] = '\0';
-		*out = (const char *)o;
-		*len = n;
+		*p = '\0';
+		*out = (const char *)start;
+		*len = p - start;
 		jp->p = p + 1;
 		return (0);
 	}
-	/* Escapes or UTF-8: decode (never longer than the source). */
-	for (p = start; p < end && *p != '"'; p++)
-		if (*p == '\\')
-			p++;
-	if (p >= end)
-		return (-1);
-	if ((o = jn_alloc(jp->a, (p - start) + 1)) == NULL)
-		return (-1);
-	d = o;
-	p = start;
+	/* Escapes or UTF-8: the plain run before them stays where it is. */
+	o = start;
+	d = p;
 	for (;;) {
 		if (p >= end)
 			return (-1);
@@ -718,7 +711,7 @@ jp_string(struct jp *jp, const char **out, size_t *len)
 		if (*p >= 0x80) {
 			if ((n = jp_utf8(p, end)) == 0)
 				return (-1);
-			memcpy(d, p, n);
+			memmove(d, p, n);
 			d += n;
 			p += n;
 			continue;
@@ -877,7 +870,7 @@ jp_array(struct jp *jp)
 static struct jn *
 jp_number(struct jp *jp)
 {
-	const unsigned char	*p = jp->p, *end = jp->end;
+	unsigned char		*p = jp->p, *end = jp->end;
 	unsigned long long	 v = 0, lim;
 	struct jn		*n;
 	int			 neg = 0;
@@ -983,12 +976,20 @@ jn_parse(struct eval *ev, struct jn_arena *a, int allow_empty)
 		ev_malformed(ev, "the request body is empty");
 		return (NULL);
 	}
-	jp.p = req->body;
-	jp.end = req->body + req->body_len;
-	jp.a = a;
-	jp.depth = 0;
 	save = a->cur;
-	if ((n = jp_value(&jp)) != NULL) {
+	/* A copy to parse in place (jp_string()); the body stays as sent
+	 * for the full reader. */
+	if ((jp.p = jn_alloc(a, req->body_len + 1)) == NULL)
+		n = NULL;
+	else {
+		memcpy(jp.p, req->body, req->body_len);
+		jp.end = jp.p + req->body_len;
+		*jp.end = '\0';
+		jp.a = a;
+		jp.depth = 0;
+		n = jp_value(&jp);
+	}
+	if (n != NULL) {
 		jp_ws(&jp);
 		if (jp.p == jp.end)
 			return (n);

@@ -934,6 +934,94 @@ START_TEST(test_json_reader)
 }
 END_TEST
 
+/*
+ * The body parser (jn_parse(): in place on a copy, handing errors to the
+ * full reader) against json_loadb() as the policy calls it: the same
+ * value, or a refusal with jansson's message. Bodies of white space only
+ * are the policy's own "empty" refusal.
+ */
+static void
+body_same(const char *t, size_t len)
+{
+	struct policy_req	 req;
+	struct policy_result	 res;
+	struct eval		 ev;
+	struct jn_arena		*a;
+	struct jn		*n;
+	json_error_t		 e;
+	json_t			*j, *k;
+	char			*dj, *dk;
+	size_t			 i;
+
+	memset(&req, 0, sizeof(req));
+	memset(&res, 0, sizeof(res));
+	memset(&ev, 0, sizeof(ev));
+	req.body = (const unsigned char *)t;
+	req.body_len = len;
+	ev.req = &req;
+	ev.res = &res;
+	ck_assert_ptr_nonnull(a = malloc(sizeof(*a)));
+	jn_arena_init(a);
+	n = jn_parse(&ev, a, 0);
+	j = json_loadb(t, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
+	for (i = 0; i < len && strchr(" \t\r\n", t[i]) != NULL && t[i]; i++)
+		;
+	if (i == len) {
+		ck_assert_ptr_null(n);
+		ck_assert_str_eq(res.reason, "the request body is empty");
+	} else if (j == NULL) {
+		ck_assert_msg(n == NULL, "\"%s\": parsed, jansson: %s", t,
+		    e.text);
+		ck_assert_msg(strstr(res.reason, e.text) != NULL, "\"%s\": "
+		    "\"%s\" lacks \"%s\"", t, res.reason, e.text);
+	} else {
+		ck_assert_msg(n != NULL, "\"%s\": refused (%s)", t,
+		    res.reason);
+		ck_assert_ptr_nonnull(k = jn_to_json(n));
+		dj = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+		dk = json_dumps(k, JSON_COMPACT | JSON_ENCODE_ANY);
+		ck_assert_str_eq(dk, dj);
+		free(dj);
+		free(dk);
+		json_decref(k);
+	}
+	json_decref(j);
+	jn_arena_free(a);
+	free(a);
+}
+
+/* Strings the in-place parse must decode: escapes and UTF-8 after plain
+ * runs of every length around the eight-byte scan, in keys and values. */
+static const char *const body_texts[] = {
+	"{\"k\\u0041y\":\"v\\u00e9x\",\"plain\":\"0123456789abcdef\\n\"}",
+	"[\"abcdefghij\\\"klm\",\"\\\\\\\\\",\"\\/\"]",
+	"{\"ab\":1,\"a\\u0062\":2}", "{\"a\":\"x\",\"a\\u0000\":1}",
+	"[\"\xc3\xa9" "abcdefgh\\t\xe2\x82\xac\",\"\\ud83d\\ude00z\"]",
+	"{\"HostConfig\":{\"Binds\":[\"/a\\/b:/c\"],\"Privil\\u0065ged\""
+	":true}}", "{\"a\":\"abcdefg\\\"\",\"b\":\"abcdefgh\\\"\"}",
+	"[\"0123456\\u00e9\", \"01234567\\u00e9\", \"012345678\\u00e9\"]",
+};
+
+START_TEST(test_body_parser)
+{
+	char	 t[64];
+	size_t	 i, pos;
+
+	for (i = 0; i < sizeof(json_texts) / sizeof(json_texts[0]); i++)
+		body_same(json_texts[i], i >= sizeof(json_texts) /
+		    sizeof(json_texts[0]) - 9 && json_nul_len(json_texts[i]) ?
+		    json_nul_len(json_texts[i]) : strlen(json_texts[i]));
+	for (i = 0; i < sizeof(body_texts) / sizeof(body_texts[0]); i++)
+		body_same(body_texts[i], strlen(body_texts[i]));
+	for (pos = 0; pos <= 20; pos++) {
+		snprintf(t, sizeof(t), "{\"%.*s\\n%s\":\"%.*s\\u20ac%s\"}",
+		    (int)pos, "aaaaaaaaaaaaaaaaaaaa", "bb", (int)pos,
+		    "cccccccccccccccccccc", "dd");
+		body_same(t, strlen(t));
+	}
+}
+END_TEST
+
 /* Deep nesting: jansson's limit, its message. */
 START_TEST(test_json_reader_depth)
 {
@@ -1192,6 +1280,7 @@ main(void)
 	tcase_add_loop_test(tc, test_json_reader, 0, sizeof(json_texts) /
 	    sizeof(json_texts[0]));
 	tcase_add_test(tc, test_json_reader_depth);
+	tcase_add_test(tc, test_body_parser);
 	tcase_add_test(tc, test_sizes);
 	tcase_add_test(tc, test_body_mode);
 	tcase_add_test(tc, test_lookup_protocol);
