@@ -90,6 +90,7 @@ jf_lookup_build(const struct jf_schema *s)
 		    slot = (slot + 1) & (JF_LOOKUP_SLOTS - 1))
 			;
 		lk->exact[slot] = (unsigned char)(i + 1);
+		lk->hash[i] = h;
 	}
 }
 
@@ -205,8 +206,8 @@ jf_field_index_exact(const struct jf_schema *s, const struct jn *v)
 	for (slot = v->keyhash & (JF_LOOKUP_SLOTS - 1); lk->exact[slot] != 0;
 	    slot = (slot + 1) & (JF_LOOKUP_SLOTS - 1)) {
 		i = lk->exact[slot] - 1;
-		if (lk->len[i] == v->keylen &&
-		    memcmp(s->fields[i].name, v->key, v->keylen) == 0)
+		if (lk->hash[i] == v->keyhash && lk->len[i] == v->keylen &&
+		    jf_same(s->fields[i].name, v->key, v->keylen))
 			return ((int)i);
 	}
 	return (-1);
@@ -347,19 +348,6 @@ jn_alloc_chunk(struct jn_arena *a, size_t n)
 	p = a->cur;
 	a->cur += n;
 	return (p);
-}
-
-/* A zeroed node of the given type from the arena. */
-struct jn *
-jn_new(struct jn_arena *a, int type)
-{
-	struct jn	*n;
-
-	if ((n = jn_alloc(a, sizeof(*n))) == NULL)
-		return (NULL);
-	memset(n, 0, sizeof(*n));
-	n->type = type;
-	return (n);
 }
 
 /*
@@ -561,7 +549,7 @@ jn_getn(const struct jn *obj, const char *key, size_t l)
 	if (obj == NULL || obj->type != JN_OBJ)
 		return (NULL);
 	for (c = obj->u.kid; c != NULL; c = c->next)
-		if (c->keylen == l && memcmp(c->key, key, l) == 0)
+		if (c->keylen == l && jf_same(c->key, key, l))
 			return (c);
 	return (NULL);
 }

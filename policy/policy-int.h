@@ -209,6 +209,7 @@ struct jf_lookup {
 	unsigned char	 slot[JF_LOOKUP_SLOTS];	/* field index + 1; 0 empty */
 	unsigned char	 exact[JF_LOOKUP_SLOTS];	/* same, by exact name */
 	unsigned char	 len[128];		/* strlen of each name */
+	unsigned int	 hash[128];		/* jn_hash() of each name */
 	int		 exact_ok;	/* no two names equal but for case */
 };
 struct jf_schema {
@@ -298,7 +299,6 @@ void		 jn_arena_init(struct jn_arena *);
 void		 jn_arena_free(struct jn_arena *);
 struct jn	*jn_parse(struct eval *, struct jn_arena *, int);
 void		*jn_alloc_chunk(struct jn_arena *, size_t);
-struct jn	*jn_new(struct jn_arena *, int);
 unsigned int	 jn_hash(const char *, size_t);
 struct jn	*jn_from_json(struct jn_arena *, json_t *);
 json_t		*jn_to_json(const struct jn *);
@@ -361,6 +361,43 @@ jf_plain_run(const unsigned char *p, const unsigned char *end, int high_stops)
 	    (*p < 0x80 || !high_stops))
 		p++;
 	return (p - s);
+}
+
+/* A zeroed node of the given type from the arena. */
+static inline struct jn *
+jn_new(struct jn_arena *a, int type)
+{
+	struct jn	*n;
+
+	if ((n = jn_alloc(a, sizeof(*n))) == NULL)
+		return (NULL);
+	memset(n, 0, sizeof(*n));
+	n->type = type;
+	return (n);
+}
+
+/* Are the n bytes at a and b the same? Short keys: compared a word at a
+ * time, without a call. */
+static inline int
+jf_same(const char *a, const char *b, size_t n)
+{
+	uint64_t	x, y;
+
+	if (n < 8) {
+		while (n-- > 0)
+			if (*a++ != *b++)
+				return (0);
+		return (1);
+	}
+	for (; n > 8; a += 8, b += 8, n -= 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y)
+			return (0);
+	}
+	memcpy(&x, a + n - 8, 8);	/* the last eight, overlapping */
+	memcpy(&y, b + n - 8, 8);
+	return (x == y);
 }
 
 /* The member of obj under exactly key, or NULL (obj NULL or not an
