@@ -251,11 +251,13 @@ struct jn_arena {
 	char		 first[12288] __attribute__((__aligned__(16)));
 };
 /* An object's members as a reader (or the canonicaliser) appends them:
- * duplicate keys found by hash, with a small bloom filter in front. */
+ * duplicate keys found by hash, with a small bloom filter in front (512
+ * bits: a create's HostConfig has ~75 keys). */
+#define JN_BLOOM_WORDS	8
 struct jn_members {
 	struct jn	*obj;
 	struct jn	**tail;
-	uint64_t	 bloom[4];
+	uint64_t	 bloom[JN_BLOOM_WORDS];
 };
 /* A key path, formatted only when an error names it. */
 struct jf_path {
@@ -451,7 +453,8 @@ jn_members_find(const struct jn_members *m, const char *k, size_t kl,
 {
 	struct jn	*prev;
 
-	if ((m->bloom[(h >> 6) & 3] & ((uint64_t)1 << (h & 63))) == 0)
+	if ((m->bloom[(h >> 6) & (JN_BLOOM_WORDS - 1)] &
+	    ((uint64_t)1 << (h & 63))) == 0)
 		return (NULL);
 	for (prev = m->obj->u.kid; prev != NULL; prev = prev->next)
 		if (prev->keyhash == h && prev->keylen == kl &&
@@ -465,7 +468,7 @@ static inline void
 jn_members_add(struct jn_members *m, struct jn *c, const char *k, size_t kl,
     unsigned int h)
 {
-	m->bloom[(h >> 6) & 3] |= (uint64_t)1 << (h & 63);
+	m->bloom[(h >> 6) & (JN_BLOOM_WORDS - 1)] |= (uint64_t)1 << (h & 63);
 	c->key = k;
 	c->keylen = kl;
 	c->keyhash = h;
