@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "policy-int.h"
+#include "body_parse.h"
 
 #ifndef TOP_SRCDIR
 #define TOP_SRCDIR "."
@@ -934,60 +935,14 @@ START_TEST(test_json_reader)
 }
 END_TEST
 
-/*
- * The body parser (jn_parse(): in place on a copy, handing errors to the
- * full reader) against json_loadb() as the policy calls it: the same
- * value, or a refusal with jansson's message. Bodies of white space only
- * are the policy's own "empty" refusal.
- */
+/* The body parser against jansson (tests/body_parse.h). */
 static void
 body_same(const char *t, size_t len)
 {
-	struct policy_req	 req;
-	struct policy_result	 res;
-	struct eval		 ev;
-	struct jn_arena		*a;
-	struct jn		*n;
-	json_error_t		 e;
-	json_t			*j, *k;
-	char			*dj, *dk;
-	size_t			 i;
+	char	why[1024];
 
-	memset(&req, 0, sizeof(req));
-	memset(&res, 0, sizeof(res));
-	memset(&ev, 0, sizeof(ev));
-	req.body = (const unsigned char *)t;
-	req.body_len = len;
-	ev.req = &req;
-	ev.res = &res;
-	ck_assert_ptr_nonnull(a = malloc(sizeof(*a)));
-	jn_arena_init(a);
-	n = jn_parse(&ev, a, 0);
-	j = json_loadb(t, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
-	for (i = 0; i < len && strchr(" \t\r\n", t[i]) != NULL && t[i]; i++)
-		;
-	if (i == len) {
-		ck_assert_ptr_null(n);
-		ck_assert_str_eq(res.reason, "the request body is empty");
-	} else if (j == NULL) {
-		ck_assert_msg(n == NULL, "\"%s\": parsed, jansson: %s", t,
-		    e.text);
-		ck_assert_msg(strstr(res.reason, e.text) != NULL, "\"%s\": "
-		    "\"%s\" lacks \"%s\"", t, res.reason, e.text);
-	} else {
-		ck_assert_msg(n != NULL, "\"%s\": refused (%s)", t,
-		    res.reason);
-		ck_assert_ptr_nonnull(k = jn_to_json(n));
-		dj = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-		dk = json_dumps(k, JSON_COMPACT | JSON_ENCODE_ANY);
-		ck_assert_str_eq(dk, dj);
-		free(dj);
-		free(dk);
-		json_decref(k);
-	}
-	json_decref(j);
-	jn_arena_free(a);
-	free(a);
+	ck_assert_msg(!body_parser_differs(t, len, why, sizeof(why)),
+	    "\"%s\": %s", t, why);
 }
 
 /* Strings the in-place parse must decode: escapes and UTF-8 after plain
