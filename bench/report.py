@@ -27,8 +27,9 @@ order = []
 for line in open(tsv):
     sc, ct, kvs = line.rstrip("\n").split("\t")
     d = dict(kv.split("=", 1) for kv in kvs.split())
-    res[(sc, ct)] = {k: float(v) for k, v in d.items() if k != "mbps_all"}
-    res[(sc, ct)]["mbps_all_s"] = d.get("mbps_all", "").replace(",", ", ")
+    res[(sc, ct)] = {k: float(v) for k, v in d.items() if k != "all"}
+    # every round's CPU per request (the stream: MB/s), the kept one median
+    res[(sc, ct)]["all_s"] = d.get("all", "").replace(",", ", ")
     if sc not in order:
         order.append(sc)
 
@@ -65,11 +66,14 @@ L.append(f"- contenders: nginx {ngxver} as the fake engine (\"direct\"), "
 insp = os.environ.get("POLICY_INSPECTS", "?")
 L.append(f"- policy really inspects the create body (an untrusted image is "
          f"refused 403): {insp}")
-L.append(f"- method: servers pinned to CPU 0, loadgen on CPU 1; {duration} s "
+secs, _, rounds = duration.partition(" x ")
+L.append(f"- method: servers pinned to CPU 0, loadgen on CPU 1; {secs} s "
          "per cell after a 0.5 s warm-up, contenders back to back per "
-         "scenario; CPU = utime+stime of the server's process tree "
-         "(+ reaped children) from /proc, divided by requests; "
-         f"whole run {elapsed} s.")
+         f"scenario, {rounds or 1} rounds of each scenario with the "
+         "contenders interleaved, the round with the median CPU per "
+         "request kept (the stream: the median MB/s); CPU = utime+stime "
+         "of the server's process tree (+ reaped children) from /proc, "
+         f"divided by requests; whole run {elapsed} s.")
 L.append(f"- load average (1/5/15 min): {os.environ.get('LOADAVG', '?')}; "
          "anything above ~1 means other work shared the 2 CPUs")
 L.append("- the machine is shared: throughput swings run to run, CPU per "
@@ -84,6 +88,10 @@ for sc in order:
     L.append(f"| {NAMES[sc]} | " + " | ".join(
         fmt(g(sc, ct, "cpu_us_per_req"), 1) for ct in CONTENDERS) + " |")
 L.append("")
+L.append("Every round (µs): " + "; ".join(
+    f"{sc} " + ", ".join(f"{ct} {res[(sc, ct)]['all_s']}" for ct in CONTENDERS
+                         if (sc, ct) in res and res[(sc, ct)]["all_s"])
+    for sc in order if sc != "stream") + "\n")
 
 L.append("## Throughput and latency (req/s; p50 / p99 / max ms; errors)\n")
 L.append("| scenario | " + " | ".join(CONTENDERS) + " |")
@@ -120,7 +128,7 @@ if "stream" in order:
                          + ("" if ok else " **incomplete**"))
     L.append("| " + " | ".join(cells) + " |\n")
     L.append("Every round (MB/s): " + "; ".join(
-        f"{ct} {res[('stream', ct)].get('mbps_all_s', '')}"
+        f"{ct} {res[('stream', ct)].get('all_s', '')}"
         for ct in CONTENDERS if ("stream", ct) in res) + "\n")
 
 if mem:

@@ -4,23 +4,25 @@
 # dockgate with an inspecting policy; one scenario at a time, every
 # contender back to back. See bench/README.md.
 #
-#   bench/run.sh [full]        the whole run (~4-5 minutes), writes
+#   bench/run.sh [full]        the whole run (~6 minutes), writes
 #                              bench/RESULTS.md (RESULTS=path to change)
 #   bench/run.sh validate      loadgen against wrk on nginx over TCP
 #
-# Env: DURATION (s per cell, default 5), WARMUP (s, default 0.5),
+# Env: DURATION (s per cell, default 3), ROUNDS (rounds of every cell,
+#      contenders interleaved, the median round kept; default 3),
+#      WARMUP (s, default 0.5),
 #      CONTENDERS (default "direct socat haproxy dockgate"),
 #      SCENARIOS (default all), BENCH_KEEP=1 keeps the work dir.
 set -u
 source "$(dirname "$0")/lib.sh"
 
 MODE=${1:-full}
-DURATION=${DURATION:-5}
+DURATION=${DURATION:-3}
+ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-0.5}
 CONTENDERS=${CONTENDERS:-direct socat haproxy dockgate}
 SCENARIOS=${SCENARIOS:-ping1 ping16 ping256 json64 create16 newconn16 stream}
 RESULTS=${RESULTS:-$BENCH_DIR/RESULTS.md}
-STREAM_REPEAT=${STREAM_REPEAT:-3}
 export LOGS_SIZE=${LOGS_SIZE:-1G}
 
 # A missing tool is installed from Debian's packages when we are root.
@@ -162,45 +164,43 @@ for sc in $SCENARIOS; do
 	set -- $(scenario_args "$sc")
 	req=$1 conns=$2
 	shift 2
-	if [ "$sc" = stream ]; then
-		# A single transfer is noisy on a shared machine: STREAM_REPEAT
-		# rounds, contenders interleaved, the median MB/s is kept.
-		declare -A SLINES=()
-		for rep in $(seq "$STREAM_REPEAT"); do
-			for ct in $CONTENDERS; do
-				line=$(KEEP_CHILDREN=${KIDS[$ct]} run_cell "${PID[$ct]}" \
-				    "${SOCK[$ct]}" "$BD/req/$req.req" "$conns" 60 "$@")
-				SLINES[$ct]+="$line"$'\n'
-				printf '%-10s %-9s %s\n' "$sc#$rep" "$ct" "$line" >&2
-			done
-		done
+	# A cell is noisy on a shared machine: ROUNDS rounds, contenders
+	# interleaved; the round with the median CPU per request is kept
+	# (the stream: the median MB/s), every round's figure beside it.
+	key=cpu_us_per_req
+	[ "$sc" = stream ] && key=mbps
+	declare -A LINES=()
+	for rep in $(seq "$ROUNDS"); do
 		for ct in $CONTENDERS; do
-			line=$(printf '%s' "${SLINES[$ct]}" | awk '{
-				for (i = 1; i <= NF; i++) if ($i ~ /^mbps=/) {
-					v = substr($i, 6); all = all (NR > 1 ? "," : "") v }
-				m[NR] = v; l[NR] = $0 }
-			END {
-				# the median line by MB/s
-				for (i = 1; i <= NR; i++) { below = 0
-					for (j = 1; j <= NR; j++)
-						if (m[j] + 0 < m[i] + 0 || (m[j] + 0 == m[i] + 0 && j < i)) below++
-					if (below == int((NR - 1) / 2)) { print l[i] " mbps_all=" all; exit } }
-			}')
-			printf '%s\t%s\t%s\n' "$sc" "$ct" "$line" >>"$TSV"
+			if [ "$sc" != stream ] && [ "$WARMUP" != 0 ]; then
+				taskset -c "$CLIENT_CPU" "$LOADGEN" \
+				    --unix "${SOCK[$ct]}" --req "$BD/req/$req.req" \
+				    -c "$conns" -d "$WARMUP" "$@" >/dev/null
+			fi
+			d=$DURATION
+			[ "$sc" = stream ] && d=60
+			line=$(KEEP_CHILDREN=${KIDS[$ct]} run_cell "${PID[$ct]}" \
+			    "${SOCK[$ct]}" "$BD/req/$req.req" "$conns" "$d" "$@")
+			LINES[$ct]+="$line"$'\n'
+			printf '%-10s %-9s %s\n' "$sc#$rep" "$ct" "$line" >&2
 		done
-		continue
-	fi
-	for ct in $CONTENDERS; do
-		if [ "$WARMUP" != 0 ]; then
-			taskset -c "$CLIENT_CPU" "$LOADGEN" --unix "${SOCK[$ct]}" \
-			    --req "$BD/req/$req.req" -c "$conns" -d "$WARMUP" \
-			    "$@" >/dev/null
-		fi
-		line=$(KEEP_CHILDREN=${KIDS[$ct]} run_cell "${PID[$ct]}" \
-		    "${SOCK[$ct]}" "$BD/req/$req.req" "$conns" "$DURATION" "$@")
-		printf '%s\t%s\t%s\n' "$sc" "$ct" "$line" >>"$TSV"
-		printf '%-10s %-9s %s\n' "$sc" "$ct" "$line" >&2
 	done
+	for ct in $CONTENDERS; do
+		line=$(printf '%s' "${LINES[$ct]}" | awk -v key="$key=" '{
+			for (i = 1; i <= NF; i++) if (index($i, key) == 1) {
+				v = substr($i, length(key) + 1)
+				all = all (NR > 1 ? "," : "") v }
+			m[NR] = v; l[NR] = $0 }
+		END {
+			# the median line by key
+			for (i = 1; i <= NR; i++) { below = 0
+				for (j = 1; j <= NR; j++)
+					if (m[j] + 0 < m[i] + 0 || (m[j] + 0 == m[i] + 0 && j < i)) below++
+				if (below == int((NR - 1) / 2)) { print l[i] " all=" all; exit } }
+		}')
+		printf '%s\t%s\t%s\n' "$sc" "$ct" "$line" >>"$TSV"
+	done
+	unset LINES
 done
 
 # ------------------------------------------------- idle connection memory
@@ -266,7 +266,7 @@ python3 "$BENCH_DIR/report.py" "$TSV" "$MEMTSV" "$RESULTS" \
     "$(date -u '+%Y-%m-%d %H:%M UTC')" "$(nproc)" \
     "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
     "$(git -C "$TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$TOP" diff --quiet HEAD -- proxy policy 2>/dev/null || echo '+dirty')" \
-    "$DURATION" "$((T_END - T_START))" \
+    "$DURATION x $ROUNDS" "$((T_END - T_START))" \
     "$(haproxy -v 2>/dev/null | head -1 | awk '{ print $3 }')" \
     "$(nginx -v 2>&1 | sed 's/.*nginx\///')"
 log "wrote $RESULTS"
