@@ -194,12 +194,15 @@ policy_req_parse(struct policy_req *req, const char *method,
 		return -1;
 	}
 	path = target;
-	if (len > 7 && (strncasecmp(target, "http://", 7) == 0 ||
-	    (len > 8 && strncasecmp(target, "https://", 8) == 0))) {
-		path = strstr(target, "://") + 3;
+	/* An absolute form: past the scheme and authority (target is len
+	 * bytes, not a C string). */
+	if (len > 7 && strncasecmp(target, "http://", 7) == 0)
+		path = target + 7;
+	else if (len > 8 && strncasecmp(target, "https://", 8) == 0)
+		path = target + 8;
+	if (path != target)
 		while (path < end && *path != '/' && *path != '?')
 			path++;
-	}
 	if (path >= end || *path != '/') {
 		*why = "request target is not an absolute path";
 		return -1;

@@ -185,6 +185,34 @@ START_TEST(test_length_bound)
 }
 END_TEST
 
+/* An absolute-form target is read within its length too: in a buffer of
+ * exactly that many bytes (no NUL), ASan sees any read past it (found by
+ * fuzzing: the scheme was skipped with strstr()). */
+START_TEST(test_length_bound_absolute)
+{
+	static const char *const t[] = { "https://docker/v1.41/_ping",
+	    "HTTP://docker/_ping", "http://docker?x", "https://d" };
+	struct policy_req	 req;
+	const char		*why;
+	char			*b;
+	size_t			 i, n;
+	int			 rc;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		n = strlen(t[i]);
+		ck_assert_ptr_nonnull(b = malloc(n));
+		memcpy(b, t[i], n);
+		rc = policy_req_parse(&req, "GET", b, n, &why);
+		free(b);
+		ck_assert_int_eq(rc, i < 2 ? 0 : -1);
+		if (rc == 0) {
+			ck_assert_str_eq(req.route, "/_ping");
+			policy_req_clear(&req);
+		}
+	}
+}
+END_TEST
+
 START_TEST(test_bad_method)
 {
 	struct policy_req	 req;
@@ -212,6 +240,7 @@ main(void)
 	tcase_add_test(tc, test_encode);
 	tcase_add_test(tc, test_bad_method);
 	tcase_add_test(tc, test_length_bound);
+	tcase_add_test(tc, test_length_bound_absolute);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
